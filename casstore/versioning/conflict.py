@@ -60,14 +60,14 @@ def find_conflict_markers(text: str) -> ConflictMarkers:
     return ConflictMarkers(found["<"], found["="], found[">"], found["|"])
 
 
-def conflict_message(path: str, *, scheme_hint: str | None = None) -> str:
+def conflict_message(path: str, *, data_path: str | None = None) -> str:
     """One line naming the pointer file and how to resolve the conflict.
 
     ``path`` is the pointer file as the user should type it (e.g.
-    ``model.safetensors.cas``). ``scheme_hint`` is the data path to put in the
+    ``model.safetensors.cas``). ``data_path`` is the tracked file to name in the
     ``cas version`` suggestion; by default the pointer path without ``.cas``.
     """
-    target = scheme_hint or (path[: -len(".cas")] if path.endswith(".cas") else path)
+    target = data_path or (path[: -len(".cas")] if path.endswith(".cas") else path)
     return (
         f"{path} has unresolved Git conflict markers; pick one side "
         f"(git checkout --ours {path} or git checkout --theirs {path}) "

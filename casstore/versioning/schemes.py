@@ -127,7 +127,15 @@ class SemanticScheme(Scheme):
         major, minor, patch = (int(p) for p in self.validate(v).split("."))
         return (major, minor, patch)
 
-    def next_version(self, history, *, bump=None, explicit=None, today=None, commit=None):
+    def next_version(
+        self,
+        history: list[str],
+        *,
+        bump: str | None = None,
+        explicit: str | None = None,
+        today: date | None = None,
+        commit: str | None = None,
+    ) -> str:
         self._no("a date", today)
         self._no("a commit", commit)
         if explicit is not None:
@@ -185,7 +193,15 @@ class CalendarScheme(Scheme):
         assert m is not None
         return (int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0))
 
-    def next_version(self, history, *, bump=None, explicit=None, today=None, commit=None):
+    def next_version(
+        self,
+        history: list[str],
+        *,
+        bump: str | None = None,
+        explicit: str | None = None,
+        today: date | None = None,
+        commit: str | None = None,
+    ) -> str:
         self._no("a bump", bump)
         self._no("a commit", commit)
         if explicit is not None:
@@ -220,7 +236,15 @@ class SequentialScheme(Scheme):
     def sort_key(self, v: str) -> int:
         return int(self.validate(v))
 
-    def next_version(self, history, *, bump=None, explicit=None, today=None, commit=None):
+    def next_version(
+        self,
+        history: list[str],
+        *,
+        bump: str | None = None,
+        explicit: str | None = None,
+        today: date | None = None,
+        commit: str | None = None,
+    ) -> str:
         self._no("a bump", bump)
         self._no("a date", today)
         self._no("a commit", commit)
@@ -253,7 +277,15 @@ class GitHashScheme(Scheme):
     def sort_key(self, v: str) -> str:
         return self.validate(v)
 
-    def next_version(self, history, *, bump=None, explicit=None, today=None, commit=None):
+    def next_version(
+        self,
+        history: list[str],
+        *,
+        bump: str | None = None,
+        explicit: str | None = None,
+        today: date | None = None,
+        commit: str | None = None,
+    ) -> str:
         self._no("a bump", bump)
         self._no("a date", today)
         if explicit is not None:
