@@ -1,0 +1,147 @@
+"""`python -m benchmarks run --quick|--full|--smoke`: casstore next to DVC, Git LFS and the
+machine's ceilings, in one run, with results in benchmarks/results/."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.modes import MODES, human
+from benchmarks.peers.base import Tool, remove
+from benchmarks.peers.cas import Cas
+from benchmarks.peers.ceilings import xxh_available
+from benchmarks.peers.dvc import Dvc
+from benchmarks.peers.gitlfs import GitLfs
+from benchmarks.results import Results
+from benchmarks.s3server import find_moto_server
+from benchmarks.scenarios import SCENARIOS, Context, python_env
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the benchmark scenarios")
+    group = run.add_mutually_exclusive_group()
+    group.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                       help="smaller sizes, about 5 minutes (default)")
+    group.add_argument("--full", dest="mode", action="store_const", const="full",
+                       help="the issue's sizes, under 30 minutes")
+    group.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                       help="casstore only, a few MiB: proves the harness works (CI)")
+    run.add_argument("--only", default="",
+                     help="comma-separated scenario numbers to run, e.g. 1,2 (3 runs with 1)")
+    run.add_argument("--reps", type=int, default=0, help="override the repetition count")
+    run.add_argument("--no-install", action="store_true",
+                     help="never install peers; missing ones are reported unavailable")
+    run.add_argument("--tools", default="", help="comma-separated subset: cas,dvc,gitlfs")
+    run.add_argument("--out", type=Path, default=HERE / "results",
+                     help="where results are written")
+    run.add_argument("--timeout", type=float, default=900.0,
+                     help="seconds before one measured command is killed")
+    args = parser.parse_args(argv)
+    args.mode = args.mode or "quick"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    mode = MODES[args.mode]
+    if args.reps:
+        from dataclasses import replace
+
+        mode = replace(mode, reps=args.reps)
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    work = HERE / ".work"
+    env = python_env(os.environ)
+    allow_install = not args.no_install and mode.peers
+    print(f"casstore benchmarks, {mode.name} mode ({mode.reps} repetition(s))", flush=True)
+
+    candidates: list[Tool] = [Cas(env)]
+    if mode.peers:
+        candidates += [Dvc(env, HERE / ".peers" / "dvc-venv"), GitLfs(env)]
+    if args.tools:
+        wanted = set(args.tools.split(","))
+        candidates = [t for t in candidates if t.name in wanted]
+    results = Results()
+    tools: list[Tool] = []
+    versions: dict[str, str] = {}
+    for tool in candidates:
+        avail = tool.prepare(allow_install)
+        if avail.ok:
+            tools.append(tool)
+            versions[tool.label] = avail.version
+            print(f"  {tool.label}: {avail.version}", flush=True)
+        else:
+            results.unavailable[tool.name] = avail.reason
+            print(f"  {tool.label}: not available ({avail.reason})", flush=True)
+    xxh = mode.ceilings and xxh_available(env, allow_install)
+    if mode.ceilings:
+        if xxh:
+            import subprocess
+
+            out = subprocess.run(["xxh128sum", "--version"], capture_output=True, text=True)
+            versions["xxh128sum"] = (out.stdout or out.stderr).split(" by ")[0].split()[-1]
+        else:
+            results.unavailable["xxh128sum"] = "xxhash not installed (needs root)"
+    moto = find_moto_server(allow_install=not args.no_install)
+
+    ctx = Context(mode=mode, work=work, env=env, tools=tools, results=results, xxh=xxh,
+                  moto=moto, timeout=args.timeout)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if "3" in only:
+        only.add("1")
+    remove(work / "ws")
+    for key, (title, fn) in SCENARIOS.items():
+        if only and key not in only:
+            continue
+        print(f"scenario {key}: {title}", flush=True)
+        fn(ctx)
+    remove(work / "ws")
+
+    duration = time.monotonic() - t0
+    meta: dict[str, object] = {
+        "mode": mode.name,
+        "started": started.strftime("%Y-%m-%d %H:%M"),
+        "duration_s": duration,
+        "machine": report.machine(),
+        "filesystem": report.filesystem(work),
+        "versions": versions,
+        "unavailable": results.unavailable,
+        "sizes": {"big": mode.big, "small_count": mode.small_count,
+                  "small_size": mode.small_size, "scaling": mode.scaling,
+                  "model_bytes": mode.model_bytes},
+        "notes": ctx.notes,
+    }
+    checks = report.targets(results, mode)
+    markdown = report.render(results, mode, meta, ctx.notes, checks)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    md, js = report.write(args.out, stamp, mode, markdown, meta, results, checks)
+    print()
+    print("Targets:")
+    for t in checks:
+        print(f"  - {t.text}: {t.verdict().replace('**', '')}")
+    failed = [r for r in results.steps.values() if r.errors and r.tool == "cas"]
+    print(f"\nwrote {md} and {js} in {duration:.0f} s "
+          f"(big file {human(mode.big)}, {mode.small_count:,} small files)")
+    # Smoke mode is CI's check that the harness and casstore's basic commands work: a casstore
+    # failure there is an error. Speed never is.
+    if mode.name == "smoke" and (failed or "cas" in results.unavailable):
+        for r in failed:
+            print(f"casstore failed in scenario {r.scenario} ({r.step}): {r.errors[0][:500]}",
+                  file=sys.stderr)
+        if "cas" in results.unavailable:
+            print(f"casstore unavailable: {results.unavailable['cas']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Run modes: how big the data is and how often each step repeats.
+
+Quick shrinks the issue's sizes so that a developer gets an answer in under five minutes; full
+uses the issue's sizes; smoke only proves the harness still works (CI) and never judges speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks.datagen import GiB, MiB
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    reps: int
+    big: int  # scenario 1/3/4 file size
+    small_count: int  # scenario 2/4 file count
+    small_folders: int
+    small_size: int
+    model_bytes: int  # one checkpoint of scenario 5
+    model_steps: int
+    model_layers: int
+    model_trainable: int
+    scaling: list[int] = field(default_factory=list)
+    peers: bool = True
+    ceilings: bool = True
+    edit: int = 1 * MiB
+    insert: int = 100
+    # The issue's sizes, to say in the report where a mode deviates from them.
+    issue_big: int = 1 * GiB
+    issue_small_count: int = 20_000
+
+
+MODES = {
+    "smoke": Mode("smoke", reps=1, big=4 * MiB, small_count=200, small_folders=4,
+                  small_size=4096, model_bytes=4 * MiB, model_steps=5, model_layers=8,
+                  model_trainable=2, scaling=[4 * MiB], peers=False, ceilings=False),
+    "quick": Mode("quick", reps=3, big=256 * MiB, small_count=5_000, small_folders=20,
+                  small_size=4096, model_bytes=64 * MiB, model_steps=5, model_layers=8,
+                  model_trainable=2, scaling=[256 * MiB, 1 * GiB]),
+    "full": Mode("full", reps=3, big=1 * GiB, small_count=20_000, small_folders=20,
+                 small_size=4096, model_bytes=200 * MiB, model_steps=5, model_layers=8,
+                 model_trainable=2, scaling=[256 * MiB, 1 * GiB, 4 * GiB]),
+}
+
+
+def human(n: float) -> str:
+    """Sizes as people say them: 256 MiB, 1 GiB, 4 KiB, 1.4 MiB."""
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if abs(n) >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n:.0f} B"
