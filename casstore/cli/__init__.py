@@ -1,0 +1,1 @@
+"""The `cas` command line: parses arguments, calls the library, prints results."""

@@ -1,0 +1,32 @@
+"""cas gc"""
+
+from __future__ import annotations
+
+import typer
+
+from .app import app
+from .output import human_bytes, open_repo, print_json, say
+
+
+@app.command()
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only show what would go."),
+    rev: list[str] = typer.Option(None, "--rev", help="Also keep data of this Git revision."),
+    all_branches: bool = typer.Option(False, "--all-branches", "-a",
+                                      help="Also keep data of every branch head."),
+    all_tags: bool = typer.Option(False, "--all-tags", "-T", help="Also keep tagged data."),
+    all_commits: bool = typer.Option(False, "--all-commits", "-A",
+                                     help="Also keep data of every commit."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Delete cached data that no pointer in the workspace (or named revisions) uses."""
+    with open_repo() as repo:
+        res = repo.gc(dry_run=dry_run, revs=rev or (), all_branches=all_branches,
+                      all_tags=all_tags, all_commits=all_commits)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    say(f"{verb} {res.objects_removed} objects ({human_bytes(res.bytes_freed)}): "
+        f"{res.packs_deleted} pack(s) deleted, {res.packs_repacked} repacked; "
+        f"keeping {res.objects_kept} objects ({human_bytes(res.bytes_kept)})")

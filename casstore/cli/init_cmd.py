@@ -1,0 +1,17 @@
+"""cas init"""
+
+from __future__ import annotations
+
+import typer
+
+from ..repo import Repo
+from .app import app
+from .output import say
+
+
+@app.command()
+def init(force: bool = typer.Option(False, "--force", help="Rewrite an existing config.")) -> None:
+    """Make the current folder a casstore repository (creates .cas/)."""
+    repo = Repo.init(".", force=force)
+    say(f"Initialized casstore repository in {repo.cas_dir}")
+    say("Commit .cas/config.yaml and .cas/.gitignore; track data with 'cas add PATH'.")

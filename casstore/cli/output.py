@@ -1,0 +1,93 @@
+"""Printing: rich progress bars on a terminal, plain lines when piped, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..repo import Repo
+from .app import STATE
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def say(text: str) -> None:
+    """Normal output (suppressed by --quiet)."""
+    if not STATE.quiet:
+        print(text, flush=True)
+
+
+def detail(text: str) -> None:
+    """Output shown only with --verbose."""
+    if STATE.verbose and not STATE.quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+class _Bar:
+    def __init__(self, progress: Any, task: Any) -> None:
+        self._p = progress
+        self._t = task
+
+    def advance(self, n: int) -> None:
+        self._p.advance(self._t, n)
+
+
+class _NoBar:
+    def advance(self, n: int) -> None:
+        pass
+
+
+class CliReporter:
+    """Draws progress only on an interactive terminal, for work big enough to watch."""
+
+    MIN_BYTES = 32 << 20
+
+    def __init__(self) -> None:
+        self.interactive = sys.stderr.isatty() and not STATE.quiet
+
+    def note(self, message: str) -> None:
+        if not STATE.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    @contextmanager
+    def progress(self, label: str, total: int | None, unit: str = "B") -> Iterator[Any]:
+        if not self.interactive or (unit == "B" and total is not None and total < self.MIN_BYTES):
+            yield _NoBar()
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        cols = [TextColumn("{task.description}"), BarColumn()]
+        if unit == "B":
+            cols += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+        else:
+            cols += [TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn()]
+        with Progress(*cols, transient=True) as p:
+            yield _Bar(p, p.add_task(label, total=total))
+
+
+def open_repo() -> Repo:
+    return Repo(".", reporter=CliReporter())

@@ -1,0 +1,47 @@
+"""Digests of what is in the working tree now, through the stat cache where possible."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .hashing import digest_file
+from .statcache import StatCache
+from .tree import TreeEntry
+from .workspace import scan_dir
+
+if TYPE_CHECKING:
+    from .repo import Repo
+
+
+def current_file_digest(repo: Repo, path: Path, st: os.stat_result | None = None) -> bytes:
+    st = st or path.stat()
+    key = repo.rel(path)
+    hit = repo.stat_cache.lookup(key, st)
+    if hit is not None:
+        return hit[0]
+    digest = digest_file(path)
+    # Chunk count is unknown without chunking; 0 means "not recorded" and add re-chunks
+    # only if the cache lacks the content anyway.
+    repo.stat_cache.record(key, st, digest, 0)
+    return digest
+
+
+def current_dir_entries(repo: Repo, path: Path) -> list[TreeEntry]:
+    """Tree entries of a folder as it is now; only changed files are read."""
+    shown = repo.rel(path)
+    files, empty_dirs = scan_dir(path, shown)
+    known = repo.stat_cache.lookup_many(shown + "/")
+    out: list[TreeEntry] = []
+    for f in files:
+        key = f"{shown}/{f.rel}"
+        row = known.get(key)
+        if row is not None and row[0] == StatCache._key(f.st):
+            digest = row[1]
+        else:
+            digest = digest_file(f.path)
+            repo.stat_cache.record(key, f.st, digest, 0)
+        out.append(TreeEntry(f.rel, "x" if f.executable else "f", f.st.st_size, digest))
+    out.extend(TreeEntry(d, "d", 0, None) for d in empty_dirs)
+    return out

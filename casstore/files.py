@@ -1,0 +1,120 @@
+"""Storing one file as chunks (plus a recipe) and rebuilding it, verified, from a store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import xxhash
+
+from .chunker import Chunker
+from .errors import CasError, CorruptObjectError, ObjectMissingError
+from .hashing import digest_bytes
+from .recipe import decode_recipe, encode_recipe
+from .store.local import LocalStore, PackWriter
+from .store.objects import Codec, ObjectType, compress
+
+COMPRESS_PROBE_MIN = 4096
+COMPRESS_WORTH = 0.9  # keep zstd only when the probe shrinks by more than 10%
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    digest: bytes
+    size: int
+    chunks: int
+    new_bytes: int  # bytes this call wrote to the store (after dedup and compression)
+
+
+def _choose_codec(policy: str, sample: bytes | memoryview) -> Codec:
+    if policy == "none":
+        return Codec.NONE
+    if policy == "zstd":
+        return Codec.ZSTD
+    # "auto": model weights and media rarely compress; one probe per file decides, so
+    # incompressible data costs no compression time on every chunk.
+    if len(sample) < COMPRESS_PROBE_MIN:
+        return Codec.NONE
+    return Codec.ZSTD if len(compress(sample, Codec.ZSTD)) < COMPRESS_WORTH * len(sample) \
+        else Codec.NONE
+
+
+def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunker, *,
+               compression: str = "auto",
+               advance: Callable[[int], None] | None = None) -> StoredFile:
+    """Chunk, hash and store ``path``; bytes are read once."""
+    before = writer.bytes_written
+    with open(path, "rb", buffering=0) as f:
+        st = os.fstat(f.fileno())
+        if st.st_size < chunker.params.min:
+            # Below the minimum chunk size a file is exactly one chunk: one read, one hash.
+            data = f.read()
+            digest = digest_bytes(data)
+            writer.put(digest, ObjectType.CHUNK, data, _choose_codec(compression, data))
+            result = StoredFile(digest, len(data), 1, writer.bytes_written - before)
+            _check_unchanged(path, st, len(data))
+            if advance:
+                advance(len(data))
+            return result
+        whole = xxhash.xxh3_128()
+        ids: list[bytes] = []
+        lengths: list[int] = []
+        codec: Codec | None = None
+        size = 0
+        for view in chunker.cut_stream(f):
+            if codec is None:
+                codec = _choose_codec(compression, view)
+            whole.update(view)
+            cid = digest_bytes(view)
+            writer.put(cid, ObjectType.CHUNK, view, codec)
+            ids.append(cid)
+            lengths.append(len(view))
+            size += len(view)
+            if advance:
+                advance(len(view))
+    _check_unchanged(path, st, size)
+    digest = whole.digest()
+    if len(ids) > 1:
+        writer.put(digest, ObjectType.RECIPE, encode_recipe(ids, lengths), Codec.ZSTD)
+    return StoredFile(digest, size, len(ids), writer.bytes_written - before)
+
+
+def _check_unchanged(path: str | os.PathLike[str], st: os.stat_result, size: int) -> None:
+    now = os.stat(path)
+    if size != st.st_size or now.st_size != st.st_size or now.st_mtime_ns != st.st_mtime_ns:
+        raise CasError(f"{os.fspath(path)} changed while it was being added; "
+                       "wait for the writer to finish, then add it again")
+
+
+def chunk_list(store: LocalStore, digest: bytes, size: int) -> list[tuple[bytes, int]]:
+    """The (chunk id, length) list that rebuilds a file, from its recipe or itself."""
+    loc = store.locate(digest)
+    if loc is None:
+        raise ObjectMissingError(f"content {digest.hex()} is not in the cache")
+    if loc.type == ObjectType.CHUNK:
+        return [(digest, size)]
+    if loc.type != ObjectType.RECIPE:
+        raise CorruptObjectError(f"object {digest.hex()} is a tree where a file was expected")
+    _, data = store.read(digest, verify=False)
+    rows = decode_recipe(data, expect_size=size)
+    return [(r["id"].tobytes(), int(r["length"])) for r in rows]
+
+
+def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
+                 advance: Callable[[int], None] | None = None) -> None:
+    """Write the file's bytes to ``out``, checking every chunk and the whole digest."""
+    whole = xxhash.xxh3_128()
+    written = 0
+    for cid, length in chunk_list(store, digest, size):
+        _, data = store.read(cid)
+        if len(data) != length:
+            raise CorruptObjectError(f"chunk {cid.hex()} has the wrong length")
+        whole.update(data)
+        out.write(data)
+        written += length
+        if advance:
+            advance(length)
+    if written != size or whole.digest() != digest:
+        raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")

@@ -1,0 +1,98 @@
+"""Reading pointer files out of Git history without checking anything out."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import CasError
+from .pointer import SUFFIX
+
+
+def git(root: Path, *args: str, check: bool = True, input: bytes | None = None) -> bytes:
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                              input=input, timeout=600)
+    except FileNotFoundError:
+        raise CasError("git is not installed; install it to use Git revisions") from None
+    if check and proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CasError(f"git {' '.join(args[:2])} failed: {msg[-1] if msg else 'no output'}")
+    return proc.stdout
+
+
+def is_git_repo(root: Path) -> bool:
+    try:
+        git(root, "rev-parse", "--git-dir")
+        return True
+    except CasError:
+        return False
+
+
+def resolve_rev(root: Path, rev: str) -> str:
+    if rev.startswith("-"):
+        raise CasError(f"{rev!r} is not a Git revision")
+    out = git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+    if not out.strip():
+        raise CasError(f"unknown Git revision {rev!r}; check 'git log' or 'git branch -a'")
+    return out.decode().strip()
+
+
+def revisions(root: Path, *, revs: Iterable[str] = (), all_branches: bool = False,
+              all_tags: bool = False, all_commits: bool = False) -> list[str]:
+    """Commit ids for the named revisions and ref groups."""
+    out: list[str] = [resolve_rev(root, r) for r in revs]
+    if all_commits:
+        out += git(root, "rev-list", "--all").decode().split()
+    else:
+        if all_branches:
+            out += git(root, "for-each-ref", "--format=%(objectname)", "refs/heads").decode() \
+                .split()
+        if all_tags:
+            out += git(root, "for-each-ref", "--format=%(objectname)", "refs/tags").decode() \
+                .split()
+    return list(dict.fromkeys(out))
+
+
+def pointer_blobs(root: Path, commit: str) -> dict[str, str]:
+    """{repo-relative pointer path: blob id} for every pointer file in ``commit``."""
+    raw = git(root, "ls-tree", "-r", "-z", "--full-tree", commit)
+    out: dict[str, str] = {}
+    for rec in raw.split(b"\0"):
+        if not rec:
+            continue
+        meta, _, path = rec.partition(b"\t")
+        parts = meta.split()
+        name = path.decode("utf-8", "surrogateescape")
+        if len(parts) == 3 and parts[1] == b"blob" and name.endswith(SUFFIX) \
+                and not name.startswith(".cas/"):
+            out[name] = parts[2].decode()
+    return out
+
+
+def read_blobs(root: Path, blob_ids: Iterable[str]) -> dict[str, bytes]:
+    """Contents of many blobs in one 'git cat-file --batch' call."""
+    ids = list(dict.fromkeys(blob_ids))
+    if not ids:
+        return {}
+    raw = git(root, "cat-file", "--batch", input=("\n".join(ids) + "\n").encode())
+    out: dict[str, bytes] = {}
+    pos = 0
+    for oid in ids:
+        nl = raw.index(b"\n", pos)
+        header = raw[pos:nl].split()
+        pos = nl + 1
+        if len(header) < 3 or header[1] == b"missing":
+            continue
+        size = int(header[2])
+        out[oid] = raw[pos:pos + size]
+        pos += size + 1
+    return out
+
+
+def file_at(root: Path, rev: str, path: str) -> bytes | None:
+    """One file's bytes at ``rev`` (None if absent)."""
+    proc = subprocess.run(["git", "-C", str(root), "show", f"{rev}:{path}"],
+                          capture_output=True, timeout=120)
+    return proc.stdout if proc.returncode == 0 else None

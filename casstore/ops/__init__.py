@@ -1,0 +1,1 @@
+"""One module per repository operation; each takes a Repo and returns a typed result."""

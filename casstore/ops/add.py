@@ -1,0 +1,173 @@
+"""cas add: store files and folders, write pointers, git-ignore the data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as statmod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import PathError, PointerError
+from ..files import StoredFile, chunk_list, store_file
+from ..pointer import SUFFIX, Pointer, pointer_path_for
+from ..results import AddedItem, AddResult
+from ..store.local import PackWriter
+from ..store.objects import Codec, ObjectType
+from ..tree import TreeEntry, tree_digest
+from ..workspace import find_pointers, scan_dir
+
+if TYPE_CHECKING:
+    from ..chunker import Chunker
+    from ..repo import Repo
+
+INLINE_ENTRIES = 32  # small folders list their files in the pointer so PR diffs show them
+
+
+def _check_target(repo: Repo, raw: str | os.PathLike[str]) -> Path:
+    p = repo.user_path(raw)
+    shown = repo.rel(p)
+    if p.name.endswith(SUFFIX):
+        raise PathError(f"{shown} is a pointer file; add the data it points to instead")
+    if os.path.islink(p):
+        raise PathError(f"{shown} is a symbolic link; add the file or folder it points to")
+    if not p.exists():
+        raise PathError(f"{shown} does not exist")
+    if not (p.is_file() or p.is_dir()):
+        raise PathError(f"{shown} is not a regular file or folder")
+    anc = repo.tracked_ancestor(p)
+    if anc is not None:
+        a = repo.rel(anc)
+        raise PathError(f"{shown} is inside tracked folder {a}; run 'cas add {a}' to "
+                        "record changes to it")
+    if p.is_dir():
+        inner = find_pointers(p)
+        if inner:
+            raise PathError(f"{shown} contains tracked data ({repo.rel(inner[0])}); untrack "
+                            "it first (remove that pointer) or add a different folder")
+    return p
+
+
+def _ingest(repo: Repo, path: Path, st: os.stat_result, writer: PackWriter, chunker: Chunker,
+            compression: str, advance: object) -> StoredFile:
+    """Store one file unless the stat cache proves the cache already holds it."""
+    key = repo.rel(path)
+    hit = repo.stat_cache.lookup(key, st)
+    if hit is not None and hit[1] == 0 and repo.cache.has(hit[0]):
+        # Hashed by 'status' (which does not chunk): count chunks from the stored recipe.
+        hit = (hit[0], len(chunk_list(repo.cache, hit[0], st.st_size)))
+        repo.stat_cache.record(key, st, hit[0], hit[1])
+    if hit is not None and hit[1] > 0 and writer.has(hit[0]):
+        if callable(advance):
+            advance(st.st_size)
+        return StoredFile(hit[0], st.st_size, hit[1], 0)
+    res = store_file(path, writer, chunker, compression=compression,
+                     advance=advance if callable(advance) else None)
+    repo.stat_cache.record(key, os.stat(path), res.digest, res.chunks)
+    return res
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(4 << 20):
+            h.update(b)
+    return h.hexdigest()
+
+
+def _previous(ptr_path: Path, repo: Repo) -> Pointer | None:
+    if not ptr_path.exists():
+        return None
+    try:
+        return repo.load_pointer(ptr_path)
+    except PointerError:
+        return None  # replaced below; the old content stays in Git history
+
+
+def _write_pointer(repo: Repo, ptr_path: Path, new: Pointer, old: Pointer | None) -> bool:
+    if old is not None:
+        new.extra = old.extra
+        new.source = old.source
+        if old.digest == new.digest:
+            new.meta = old.meta  # version and metrics describe this exact content
+    text = new.dumps()
+    if ptr_path.exists() and ptr_path.read_text(encoding="utf-8", errors="replace") == text:
+        return False
+    from ..atomic import atomic_write_text
+
+    atomic_write_text(ptr_path, text)
+    return True
+
+
+def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None
+        ) -> AddResult:
+    if not paths:
+        raise PathError("nothing to add; name files or folders, e.g. 'cas add data/'")
+    targets = [_check_target(repo, p) for p in paths]
+    want_sha = bool(repo.config.get("core.sha256")) if sha256 is None else sha256
+    compression = str(repo.config.get("core.compression", "auto"))
+    chunker = repo.chunker()
+    result = AddResult()
+    cache = repo.cache
+    with cache.lock(shared=True), cache.writer() as writer:
+        for p in targets:
+            ptr_path = pointer_path_for(p)
+            old = _previous(ptr_path, repo)
+            before = writer.bytes_written
+            if p.is_dir():
+                ptr = _add_dir(repo, p, writer, chunker, compression, want_sha)
+            else:
+                ptr = _add_file(repo, p, writer, chunker, compression, want_sha)
+            changed = _write_pointer(repo, ptr_path, ptr, old)
+            repo.add_gitignore(p)
+            result.items.append(AddedItem(
+                path=repo.rel(p), pointer=repo.rel(ptr_path), kind=ptr.kind, size=ptr.size,
+                digest=ptr.digest.hex(), chunks=ptr.chunks, files=ptr.files,
+                new_bytes=writer.bytes_written - before, changed=changed))
+        writer.flush()
+        repo.stat_cache.flush()
+    cache.compact_index()
+    return result
+
+
+def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: str,
+              want_sha: bool) -> Pointer:
+    st = p.stat()
+    with repo.reporter.progress(f"adding {repo.rel(p)}", st.st_size) as bar:
+        res = _ingest(repo, p, st, writer, chunker, compression, bar.advance)
+    ptr = Pointer(path=p.name, kind="file", size=res.size, digest=res.digest, chunks=res.chunks)
+    if st.st_mode & statmod.S_IXUSR:
+        ptr.executable = True
+    if want_sha:
+        ptr.sha256 = _sha256(p)
+    return ptr
+
+
+def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: str,
+             want_sha: bool) -> Pointer:
+    shown = repo.rel(p)
+    files, empty_dirs = scan_dir(p, shown)
+    total = sum(f.st.st_size for f in files)
+    entries: list[TreeEntry] = []
+    with repo.reporter.progress(f"adding {shown}/", total) as bar:
+        for f in files:
+            res = _ingest(repo, f.path, f.st, writer, chunker, compression, bar.advance)
+            entries.append(TreeEntry(f.rel, "x" if f.executable else "f", res.size, res.digest))
+    entries.extend(TreeEntry(d, "d", 0, None) for d in empty_dirs)
+    tid, data = tree_digest(entries)
+    writer.put(tid, ObjectType.TREE, data, Codec.ZSTD)
+    ptr = Pointer(path=p.name, kind="dir", size=total, digest=tid, files=len(files))
+    if len(entries) <= INLINE_ENTRIES:
+        ptr.entries = [{"path": e.path, "size": e.size, "xxh128": e.digest.hex()}
+                       if e.digest else {"path": e.path + "/"}
+                       for e in sorted(entries, key=lambda e: e.path.encode())]
+    if want_sha:
+        # One SHA-256 over the SHA-256 of every file, in tree order, so a crafted XXH3
+        # collision in any file changes the folder's recorded value.
+        h = hashlib.sha256()
+        for e in sorted(entries, key=lambda e: e.path.encode()):
+            if e.kind != "d":
+                h.update(f"{e.path}\0{_sha256(p / e.path)}\n".encode())
+        ptr.sha256 = h.hexdigest()
+    return ptr

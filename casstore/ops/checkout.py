@@ -1,0 +1,225 @@
+"""cas checkout: make the working tree match the pointers, from the cache.
+
+A workspace file is only replaced when its current content is itself in the cache (so
+nothing is lost) or with --force. Files are rebuilt under a temporary name, verified
+chunk by chunk and as a whole, and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..atomic import tmp_name
+from ..digests import current_dir_entries, current_file_digest
+from ..errors import CasError, CorruptObjectError, ObjectMissingError
+from ..files import restore_file
+from ..pointer import Pointer, data_path_for
+from ..results import CheckoutResult
+from ..store.objects import ObjectType
+from ..tree import TreeEntry, decode_tree
+
+if TYPE_CHECKING:
+    from ..repo import Repo
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _Sha256Writer:
+    """Passes writes through while computing SHA-256 for pointers that record one."""
+
+    def __init__(self, f: object) -> None:
+        self.f = f
+        self.h = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        return self.f.write(data)  # type: ignore[attr-defined,no-any-return]
+
+
+def write_file(repo: Repo, dest: Path, digest: bytes, size: int, *, executable: bool,
+               sha256: str | None = None, advance: object = None) -> None:
+    """Rebuild one file at ``dest`` atomically, verified against digest (and sha256)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(dest)
+    try:
+        with open(tmp, "wb") as f:
+            out = _Sha256Writer(f) if sha256 else f
+            restore_file(repo.cache, digest, size, out,  # type: ignore[arg-type]
+                         advance=advance if callable(advance) else None)
+        if sha256 and out.h.hexdigest() != sha256:  # type: ignore[union-attr]
+            raise CorruptObjectError(
+                f"{repo.rel(dest)}: content does not match the pointer's sha256; the pointer "
+                "or the cache has been tampered with")
+        if executable:
+            os.chmod(tmp, 0o777 & ~_umask())
+        if dest.is_symlink() or dest.is_file():
+            pass  # os.replace swaps it atomically
+        elif dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    repo.stat_cache.record(repo.rel(dest), dest.stat(), digest, 0)
+
+
+def _safe_to_replace(repo: Repo, digest: bytes | None, force: bool) -> bool:
+    return force or digest is None or repo.cache.has(digest)
+
+
+def checkout(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None, *,
+             force: bool = False) -> CheckoutResult:
+    res = CheckoutResult()
+    with repo.cache.lock(shared=True):
+        try:
+            for ptr_path in repo.pointer_files(targets):
+                try:
+                    ptr = repo.load_pointer(ptr_path)
+                    data = data_path_for(ptr_path, ptr)
+                    if ptr.kind == "file":
+                        _checkout_file(repo, ptr, data, force, res)
+                    else:
+                        _checkout_dir(repo, ptr, data, force, res)
+                except CasError as exc:
+                    res.failed.append(str(exc))
+        finally:
+            repo.stat_cache.flush()
+    return res
+
+
+def _missing_msg(shown: str) -> str:
+    return (f"{shown}: its data is not in the cache; run 'cas pull' (or 'cas fetch') to "
+            "download it")
+
+
+def _checkout_file(repo: Repo, ptr: Pointer, data: Path, force: bool,
+                   res: CheckoutResult) -> None:
+    shown = repo.rel(data)
+    if data.is_symlink() or data.is_dir():
+        if not force:
+            res.failed.append(f"{shown} is a {'link' if data.is_symlink() else 'folder'} "
+                              "where a file is tracked; move it away or use --force")
+            return
+    elif data.is_file():
+        cur = current_file_digest(repo, data)
+        if cur == ptr.digest:
+            _fix_mode(data, ptr.executable)
+            res.unchanged.append(shown)
+            return
+        if not _safe_to_replace(repo, cur, force):
+            res.failed.append(f"{shown} has changes that are not in the cache; 'cas add "
+                              f"{shown}' to keep them, or 'cas checkout --force {shown}' to "
+                              "discard them")
+            return
+    if not repo.cache.has(ptr.digest):
+        res.failed.append(_missing_msg(shown))
+        return
+    with repo.reporter.progress(f"checking out {shown}", ptr.size) as bar:
+        write_file(repo, data, ptr.digest, ptr.size, executable=ptr.executable,
+                   sha256=ptr.sha256, advance=bar.advance)
+    res.restored.append(shown)
+    res.bytes_written += ptr.size
+
+
+def _fix_mode(path: Path, executable: bool) -> None:
+    mode = path.stat().st_mode
+    if executable and not mode & 0o100:
+        os.chmod(path, mode | (0o111 & ~_umask()))
+    elif not executable and mode & 0o111:
+        os.chmod(path, mode & ~0o111)
+
+
+def load_tree(repo: Repo, digest: bytes, shown: str) -> list[TreeEntry]:
+    loc = repo.cache.locate(digest)
+    if loc is None:
+        raise ObjectMissingError(_missing_msg(shown))
+    if loc.type != ObjectType.TREE:
+        raise CorruptObjectError(f"{shown}: the pointer names a file, not a folder tree")
+    _, raw = repo.cache.read(digest)
+    try:
+        return decode_tree(raw)
+    except CorruptObjectError as exc:
+        raise CorruptObjectError(f"{shown}: {exc}") from None
+
+
+def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
+                  res: CheckoutResult) -> None:
+    shown = repo.rel(data)
+    tree = load_tree(repo, ptr.digest, shown)
+    if data.is_symlink() or (data.exists() and not data.is_dir()):
+        if not force:
+            res.failed.append(f"{shown} is not a folder but a folder is tracked there; move "
+                              "it away or use --force")
+            return
+        data.unlink()
+    cur = {e.path: e for e in current_dir_entries(repo, data)} if data.is_dir() else {}
+    want = {e.path: e for e in tree}
+    blocked: set[str] = set()
+    # Remove what the tree does not have, deepest first, if it is recoverable.
+    for rel in sorted(set(cur) - set(want), reverse=True):
+        e = cur[rel]
+        if e.kind == "d":
+            with contextlib.suppress(OSError):
+                (data / rel).rmdir()
+            continue
+        if not _safe_to_replace(repo, e.digest, force):
+            res.failed.append(f"{shown}/{rel} is not in the tracked folder and not in the "
+                              f"cache; 'cas add {shown}' to keep it, or --force to delete it")
+            blocked.add(rel)
+            continue
+        (data / rel).unlink()
+        res.removed.append(f"{shown}/{rel}")
+        _prune_empty(data / rel, data)
+    todo: list[TreeEntry] = []
+    for rel, e in want.items():
+        have = cur.get(rel)
+        if e.kind == "d":
+            (data / rel).mkdir(parents=True, exist_ok=True)
+            continue
+        if have is not None and have.digest == e.digest:
+            if have.kind != e.kind:
+                _fix_mode(data / rel, e.executable)
+            res.unchanged.append(f"{shown}/{rel}")
+            continue
+        if have is not None and not _safe_to_replace(repo, have.digest, force):
+            res.failed.append(f"{shown}/{rel} has changes that are not in the cache; 'cas add "
+                              f"{shown}' to keep them, or --force to discard them")
+            continue
+        if any(b.startswith(rel + "/") for b in blocked):
+            continue
+        todo.append(e)
+    data.mkdir(parents=True, exist_ok=True)
+    total = sum(e.size for e in todo)
+    with repo.reporter.progress(f"checking out {shown}/", total) as bar:
+        for e in todo:
+            assert e.digest is not None
+            dest = data / e.path
+            try:
+                write_file(repo, dest, e.digest, e.size, executable=e.executable,
+                           advance=bar.advance)
+            except CasError as exc:
+                res.failed.append(f"{shown}/{e.path}: {exc}")
+                continue
+            res.restored.append(f"{shown}/{e.path}")
+            res.bytes_written += e.size
+
+
+def _prune_empty(path: Path, stop: Path) -> None:
+    d = path.parent
+    while d != stop and stop in d.parents:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+        d = d.parent

@@ -1,0 +1,217 @@
+"""The repository: a working tree with a ``.cas`` folder, its config, cache and pointers.
+
+``Repo`` is the library's entry point; the CLI only parses arguments, calls a method and
+prints the returned result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .atomic import atomic_write_text
+from .chunker import Chunker, ChunkParams
+from .config import Config
+from .errors import NotARepoError, PathError
+from .pointer import SUFFIX, Pointer, pointer_path_for, read_pointer
+from .reporting import SILENT, Reporter
+from .statcache import StatCache
+from .store.local import LocalStore
+from .workspace import find_pointers
+
+if TYPE_CHECKING:
+    from .results import AddResult, CheckoutResult, FsckResult, GcResult, LsEntry, StatusEntry
+
+CAS_DIR = ".cas"
+CAS_GITIGNORE = "/cache/\n/tmp/\n/state/\n/config.local.yaml\n"
+
+
+def find_root(start: Path) -> Path:
+    cur = start.resolve()
+    for d in (cur, *cur.parents):
+        if (d / CAS_DIR / "config.yaml").is_file():
+            return d
+    raise NotARepoError(f"no casstore repository at or above {start}; run 'cas init' in "
+                        "your project's top folder first")
+
+
+class Repo:
+    """A casstore working tree. ``Repo(path)`` finds the root at or above ``path``."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".", *,
+                 reporter: Reporter = SILENT) -> None:
+        self.root = find_root(Path(path))
+        self.cas_dir = self.root / CAS_DIR
+        self.reporter = reporter
+        self.config = Config(self.cas_dir)
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".", *, reporter: Reporter = SILENT,
+             force: bool = False) -> Repo:
+        """Create ``.cas/`` (config, git-ignore rules) in ``path``."""
+        root = Path(path).resolve()
+        if not root.is_dir():
+            raise PathError(f"{path} is not a folder")
+        cas = root / CAS_DIR
+        if (cas / "config.yaml").exists() and not force:
+            raise PathError(f"{root} is already a casstore repository (use --force to reset "
+                            "its config)")
+        cas.mkdir(exist_ok=True)
+        import yaml
+
+        cfg = {"core": {"compression": "auto"},
+               "chunking": ChunkParams().as_dict(),
+               "versioning": {"scheme": "semantic"}}
+        atomic_write_text(cas / "config.yaml", yaml.safe_dump(cfg, sort_keys=True))
+        atomic_write_text(cas / ".gitignore", CAS_GITIGNORE)
+        return cls(root, reporter=reporter)
+
+    # parts --------------------------------------------------------------------------
+    @cached_property
+    def cache(self) -> LocalStore:
+        d = self.config.get("cache.dir")
+        root = (self.root / d) if d else (self.cas_dir / "cache")
+        return LocalStore(root, fsync=bool(self.config.get("core.fsync", True)),
+                          notify=self.reporter.note)
+
+    @cached_property
+    def stat_cache(self) -> StatCache:
+        return StatCache(self.cas_dir / "state" / "stat.db")
+
+    def chunker(self) -> Chunker:
+        return Chunker(ChunkParams.from_dict(self.config.get("chunking") or {}))
+
+    def close(self) -> None:
+        if "stat_cache" in self.__dict__:
+            self.stat_cache.close()
+        if "cache" in self.__dict__:
+            self.cache.close()
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # paths --------------------------------------------------------------------------
+    def rel(self, p: Path) -> str:
+        """``p`` relative to the root, '/'-separated; PathError if it lies outside."""
+        ap = Path(os.path.abspath(p))
+        try:
+            r = ap.relative_to(self.root)
+        except ValueError:
+            raise PathError(f"{p} is outside the repository at {self.root}") from None
+        return r.as_posix() if r.parts else "."
+
+    def user_path(self, s: str | os.PathLike[str]) -> Path:
+        """Resolve a path typed by the user (relative to the current folder)."""
+        p = Path(os.path.abspath(s))
+        rel = self.rel(p)
+        parts = Path(rel).parts
+        if rel == "." or (parts and parts[0] in (".git", CAS_DIR)):
+            raise PathError(f"{s} cannot be tracked (it is the repository itself or its "
+                            "metadata)")
+        # The real location must be inside too: a symlinked folder could lead outside.
+        real_parent = Path(os.path.realpath(p.parent))
+        if real_parent != self.root.resolve() and self.root.resolve() not in real_parent.parents:
+            raise PathError(f"{s} resolves outside the repository through a symbolic link")
+        return p
+
+    def pointer_files(self, targets: Sequence[str | os.PathLike[str]] | None = None
+                      ) -> list[Path]:
+        """Pointers named by ``targets`` (data paths, pointer paths or folders), or all."""
+        if not targets:
+            return find_pointers(self.root)
+        out: list[Path] = []
+        for t in targets:
+            p = Path(os.path.abspath(t))
+            self.rel(p)
+            if p.name.endswith(SUFFIX) and p.is_file():
+                out.append(p)
+            elif pointer_path_for(p).is_file():
+                out.append(pointer_path_for(p))
+            elif p.is_dir():
+                inside = [q for q in find_pointers(self.root) if p in q.parents]
+                if not inside:
+                    raise PathError(f"{t} holds no tracked data")
+                out.extend(inside)
+            else:
+                raise PathError(f"{t} is not tracked (no {p.name}{SUFFIX} beside it); "
+                                "use 'cas add' to track it")
+        return sorted(set(out))
+
+    def load_pointer(self, ptr_path: Path) -> Pointer:
+        display = self.rel(ptr_path)
+        real = Path(os.path.realpath(ptr_path.parent))
+        root = self.root.resolve()
+        if real != root and root not in real.parents:
+            raise PathError(f"{display} lies in a folder that links outside the repository")
+        return read_pointer(ptr_path, display)
+
+    def tracked_ancestor(self, p: Path) -> Path | None:
+        """The tracked folder containing ``p``, if any."""
+        for a in p.parents:
+            if a == self.root or self.root not in a.parents:
+                break
+            if pointer_path_for(a).is_file():
+                return a
+        return None
+
+    def add_gitignore(self, data: Path) -> None:
+        """Git-ignore ``data`` in its folder's .gitignore, once."""
+        gi = data.parent / ".gitignore"
+        line = f"/{data.name}"
+        text = gi.read_text(encoding="utf-8") if gi.exists() else ""
+        if line in text.splitlines():
+            return
+        if text and not text.endswith("\n"):
+            text += "\n"
+        atomic_write_text(gi, text + line + "\n")
+
+    # operations ---------------------------------------------------------------------
+    def add(self, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None
+            ) -> AddResult:
+        """Track files and folders: store their chunks and write their pointers."""
+        from .ops.add import add
+
+        return add(self, paths, sha256=sha256)
+
+    def status(self, targets: Sequence[str | os.PathLike[str]] | None = None
+               ) -> list[StatusEntry]:
+        """Per pointer: modified, missing, not in cache (empty list of states = clean)."""
+        from .ops.status import status
+
+        return status(self, targets)
+
+    def checkout(self, targets: Sequence[str | os.PathLike[str]] | None = None, *,
+                 force: bool = False) -> CheckoutResult:
+        """Restore tracked data from the cache to match the pointers."""
+        from .ops.checkout import checkout
+
+        return checkout(self, targets, force=force)
+
+    def ls(self) -> list[LsEntry]:
+        """Tracked artifacts with their size, chunk count and digest."""
+        from .ops.listing import ls
+
+        return ls(self)
+
+    def gc(self, *, dry_run: bool = False, revs: Sequence[str] = (), all_branches: bool = False,
+           all_tags: bool = False, all_commits: bool = False) -> GcResult:
+        """Delete cache data no pointer references (workspace, plus the named Git revisions)."""
+        from .ops.gc import gc
+
+        return gc(self, dry_run=dry_run, revs=revs, all_branches=all_branches,
+                  all_tags=all_tags, all_commits=all_commits)
+
+    def fsck(self, *, repair: bool = False) -> FsckResult:
+        """Re-hash every object in the cache and report damage."""
+        from .ops.fsck import fsck
+
+        return fsck(self.cache, repair=repair, reporter=self.reporter)
+
+    def info(self) -> dict[str, Any]:
+        return {"root": str(self.root), "cache": str(self.cache.root)}

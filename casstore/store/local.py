@@ -1,0 +1,303 @@
+"""The local store (the cache): packs and index files in a directory.
+
+    ROOT/packs/ab/<pack id>.pack    immutable packs, named by the XXH3-128 of their bytes
+    ROOT/index/<name>.idx           Arrow index files (one per pack, or merged)
+    ROOT/tmp/                       packs being written; leftovers are harmless
+    ROOT/lock                       flock: shared by adders, exclusive for gc
+A pack is renamed into place only when complete, and its index file is written after it,
+so a killed process leaves at worst an unindexed pack (re-indexed by fsck or gc) or a temp
+file, never an index entry pointing at missing bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import xxhash
+
+from ..atomic import atomic_write_bytes, fsync_dir
+from ..errors import CorruptObjectError, ObjectMissingError
+from ..hashing import digest_bytes
+from ..lock import store_lock
+from .index import Index, Location
+from .indexfile import decode_index, encode_index
+from .objects import Codec, ObjectType, compress, decompress
+from .packfile import ENTRY_DTYPE, MAGIC, decode_trailer, encode_trailer
+
+PACK_TARGET = 64 << 20
+COMPACT_AFTER = 64  # index files; past this many, merge them into one on the next add
+
+
+class LocalStore:
+    """A store on the local file system."""
+
+    def __init__(self, root: Path, *, fsync: bool = True,
+                 notify: Callable[[str], None] | None = None) -> None:
+        self.root = Path(root)
+        self.fsync = fsync
+        self.notify = notify
+        self._index: Index | None = None
+        self._fds: dict[str, int] = {}
+
+    # layout -------------------------------------------------------------------------
+    @property
+    def packs_dir(self) -> Path:
+        return self.root / "packs"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    def pack_path(self, name: str) -> Path:
+        return self.packs_dir / name[:2] / f"{name}.pack"
+
+    def ensure(self) -> None:
+        for d in (self.packs_dir, self.index_dir, self.tmp_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def lock(self, *, shared: bool = True, timeout: float | None = None
+             ) -> contextlib.AbstractContextManager[None]:
+        self.ensure()
+        return store_lock(self.root / "lock", shared=shared, timeout=timeout,
+                          notify=self.notify)
+
+    # listing ------------------------------------------------------------------------
+    def list_packs(self) -> list[str]:
+        if not self.packs_dir.is_dir():
+            return []
+        out = []
+        for sub in self.packs_dir.iterdir():
+            if sub.is_dir():
+                out.extend(p.name[:-5] for p in sub.iterdir() if p.name.endswith(".pack")
+                           and len(p.name) == 37)
+        return sorted(out)
+
+    def list_index_files(self) -> list[Path]:
+        if not self.index_dir.is_dir():
+            return []
+        return sorted(p for p in self.index_dir.iterdir() if p.name.endswith(".idx"))
+
+    # index --------------------------------------------------------------------------
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = self._load_index()
+        return self._index
+
+    def invalidate(self) -> None:
+        self._index = None
+
+    def _load_index(self) -> Index:
+        for _attempt in range(5):
+            parts = []
+            try:
+                for p in self.list_index_files():
+                    parts.append(decode_index(p.read_bytes(), name=str(p)))
+            except FileNotFoundError:
+                continue  # a concurrent compaction replaced files: list again
+            return Index.merge(parts)
+        raise CorruptObjectError(f"index files in {self.index_dir} keep changing; retry")
+
+    def has(self, oid: bytes) -> bool:
+        return oid in self.index()
+
+    def locate(self, oid: bytes) -> Location | None:
+        return self.index().get(oid)
+
+    # reading ------------------------------------------------------------------------
+    def _fd(self, pack: str) -> int:
+        fd = self._fds.get(pack)
+        if fd is None:
+            try:
+                fd = os.open(self.pack_path(pack), os.O_RDONLY)
+            except FileNotFoundError:
+                raise ObjectMissingError(
+                    f"pack {pack} is listed in the index but missing from {self.packs_dir}; "
+                    "run 'cas fsck' and fetch the data again") from None
+            self._fds[pack] = fd
+        return fd
+
+    def read_raw(self, loc: Location) -> bytes:
+        data = os.pread(self._fd(loc.pack), loc.length, loc.offset)
+        if len(data) != loc.length:
+            raise CorruptObjectError(f"pack {loc.pack} is truncated")
+        return data
+
+    def read(self, oid: bytes, *, verify: bool = True) -> tuple[int, bytes]:
+        """(type, bytes) of one object, checked against its id where the id is a hash."""
+        loc = self.locate(oid)
+        if loc is None:
+            raise ObjectMissingError(f"object {oid.hex()} is not in the cache at {self.root}")
+        data = decompress(self.read_raw(loc), loc.codec, loc.raw_length)
+        if verify and loc.type != ObjectType.RECIPE and digest_bytes(data) != oid:
+            raise CorruptObjectError(
+                f"object {oid.hex()} in pack {loc.pack} is corrupt (hash mismatch)")
+        return loc.type, data
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+    # writing ------------------------------------------------------------------------
+    def writer(self, target_size: int = PACK_TARGET) -> PackWriter:
+        self.ensure()
+        return PackWriter(self, target_size)
+
+    def commit_pack(self, tmp: Path, name: str, entries: np.ndarray) -> None:
+        """Move a finished pack into place, then publish its index (in that order)."""
+        dest = self.pack_path(name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+        if self.fsync:
+            fsync_dir(dest.parent)
+        self.write_index([name], np.zeros(len(entries), np.uint32), entries, name)
+
+    def write_index(self, packs: list[str], rows: np.ndarray, entries: np.ndarray,
+                    name: str | None = None) -> Path:
+        data = encode_index(packs, rows, entries)
+        path = self.index_dir / f"{name or digest_bytes(data).hex()}.idx"
+        atomic_write_bytes(path, data, fsync=self.fsync)
+        self._index = None
+        return path
+
+    def read_trailer(self, name: str) -> np.ndarray:
+        path = self.pack_path(name)
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            f.seek(max(0, size - (1 << 20)))
+            tail = f.read()
+            try:
+                return decode_trailer(tail, size)
+            except CorruptObjectError:
+                if size <= (1 << 20):
+                    raise
+                f.seek(0)
+                return decode_trailer(f.read(), size)
+
+    def compact_index(self) -> bool:
+        """Merge many index files into one so that loading stays a few reads."""
+        files = self.list_index_files()
+        if len(files) <= COMPACT_AFTER:
+            return False
+        parts = [decode_index(p.read_bytes(), name=str(p)) for p in files]
+        idx = Index.merge(parts)
+        ents = np.empty(len(idx), ENTRY_DTYPE)
+        ents["id"] = idx.ids()
+        for col in ("type", "codec", "raw_length", "offset", "length"):
+            ents[col] = getattr(idx, col)
+        new = self.write_index(idx.packs, idx.pack, ents)
+        for p in files:
+            if p != new:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+        return True
+
+
+class PackWriter:
+    """Appends objects to packs of about ``target_size`` bytes; use as a context manager."""
+
+    def __init__(self, store: LocalStore, target_size: int) -> None:
+        self.store = store
+        self.target_size = target_size
+        self.written: set[bytes] = set()
+        self.bytes_written = 0
+        self.packs: list[str] = []
+        self._f: object | None = None
+        self._tmp: Path | None = None
+        self._hash = xxhash.xxh3_128()
+        self._pos = 0
+        self._rows: list[tuple[bytes, int, int, int, int, int]] = []
+
+    def __enter__(self) -> PackWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.flush()
+        else:
+            self.abort()
+
+    def has(self, oid: bytes) -> bool:
+        return oid in self.written or self.store.has(oid)
+
+    def _open(self) -> None:
+        self._tmp = self.store.tmp_dir / f"{uuid.uuid4().hex}.pack.tmp"
+        self._f = open(self._tmp, "wb")
+        self._hash = xxhash.xxh3_128()
+        self._pos = 0
+        self._rows = []
+        self._write(MAGIC)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._f.write(data)  # type: ignore[attr-defined]
+        self._hash.update(data)
+        self._pos += len(data)
+
+    def put(self, oid: bytes, otype: ObjectType, data: bytes | memoryview,
+            codec: Codec = Codec.NONE) -> bool:
+        """Store one object unless present; returns whether bytes were written."""
+        if oid in self.written or self.store.has(oid):
+            return False
+        stored = compress(data, codec) if codec != Codec.NONE else data
+        if codec != Codec.NONE and len(stored) >= len(data):
+            stored, codec = data, Codec.NONE
+        self.put_stored(oid, otype, codec, len(data), stored)
+        return True
+
+    def put_stored(self, oid: bytes, otype: int, codec: int, raw_length: int,
+                   stored: bytes | memoryview) -> None:
+        """Append already-encoded bytes as they are (repacking, downloads); no dedup check."""
+        if self._f is None:
+            self._open()
+        self._rows.append((oid, int(otype), int(codec), raw_length, self._pos, len(stored)))
+        self._write(stored)
+        self.written.add(oid)
+        self.bytes_written += len(stored)
+        if self._pos >= self.target_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Finish the open pack, if any: trailer, fsync, rename, index."""
+        if self._f is None:
+            return
+        entries = np.array(self._rows, dtype=ENTRY_DTYPE)
+        self._write(encode_trailer(entries))
+        f = self._f
+        f.flush()  # type: ignore[attr-defined]
+        if self.store.fsync:
+            os.fsync(f.fileno())  # type: ignore[attr-defined]
+        f.close()  # type: ignore[attr-defined]
+        self._f = None
+        name = self._hash.hexdigest()
+        assert self._tmp is not None
+        self.store.commit_pack(self._tmp, name, entries)
+        self.packs.append(name)
+
+    def abort(self) -> None:
+        if self._f is not None:
+            self._f.close()  # type: ignore[attr-defined]
+            self._f = None
+            if self._tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._tmp)
+
+
+def iter_pack_objects(store: LocalStore, name: str) -> Iterator[tuple[bytes, int, bytes]]:
+    """(id, type, decoded bytes) for every object of one pack, from its trailer."""
+    entries = store.read_trailer(name)
+    with open(store.pack_path(name), "rb") as f:
+        for e in entries:
+            f.seek(int(e["offset"]))
+            raw = f.read(int(e["length"]))
+            yield e["id"].tobytes(), int(e["type"]), decompress(raw, int(e["codec"]),
+                                                              int(e["raw_length"]))

@@ -1,0 +1,84 @@
+"""The pack file format: many objects back to back, with a self-describing trailer.
+
+Layout (see docs/format.md):
+    b"CASPACK1"                                  8-byte magic
+    object bytes ...                             stored (possibly compressed) bytes
+    entry table: N x ENTRY (34 bytes each)       id, type, codec, raw length, offset, length
+    u64 N (little-endian)
+    b"CASPEND1"                                  8-byte end magic
+A pack's name is the XXH3-128 of all its bytes, so a pack is immutable and verifiable.
+The trailer lets an index be rebuilt from the pack alone.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CorruptObjectError
+
+MAGIC = b"CASPACK1"
+END_MAGIC = b"CASPEND1"
+FOOTER = struct.Struct("<Q8s")
+ENTRY_DTYPE = np.dtype([
+    ("id", "V16"), ("type", "u1"), ("codec", "u1"), ("raw_length", "<u4"),
+    ("offset", "<u8"), ("length", "<u4"),
+], align=False)
+assert ENTRY_DTYPE.itemsize == 34
+MAX_ENTRIES = 1 << 26
+
+
+@dataclass(frozen=True)
+class PackEntry:
+    id: bytes
+    type: int
+    codec: int
+    raw_length: int
+    offset: int
+    length: int
+
+
+def encode_trailer(entries: np.ndarray) -> bytes:
+    """The bytes that close a pack whose objects are described by ``entries``."""
+    return entries.astype(ENTRY_DTYPE, copy=False).tobytes() + FOOTER.pack(len(entries), END_MAGIC)
+
+
+def decode_trailer(tail: bytes, pack_size: int) -> np.ndarray:
+    """Parse and bounds-check the entry table from the last bytes of a pack.
+
+    ``tail`` must hold at least the table and footer; ``pack_size`` is the whole pack's
+    length, used to reject entries pointing outside the object region.
+    """
+    if len(tail) < FOOTER.size:
+        raise CorruptObjectError("pack is too short to hold a trailer")
+    count, magic = FOOTER.unpack(tail[-FOOTER.size:])
+    if magic != END_MAGIC:
+        raise CorruptObjectError("pack trailer magic is wrong (truncated or not a pack)")
+    table_len = count * ENTRY_DTYPE.itemsize
+    if count > MAX_ENTRIES or table_len + FOOTER.size + len(MAGIC) > pack_size:
+        raise CorruptObjectError("pack trailer claims more entries than the pack can hold")
+    if len(tail) < table_len + FOOTER.size:
+        raise CorruptObjectError("pack trailer is incomplete")
+    start = len(tail) - FOOTER.size - table_len
+    entries = np.frombuffer(tail, dtype=ENTRY_DTYPE, count=count, offset=start).copy()
+    validate_entries(entries, pack_size - FOOTER.size - table_len)
+    return entries
+
+
+def trailer_size_hint(pack_size: int) -> int:
+    """How many tail bytes to read first: enough for a typical pack's table in one read."""
+    return min(pack_size, 1 << 20)
+
+
+def validate_entries(entries: np.ndarray, region_end: int) -> None:
+    """Reject entries that point outside the object region or carry unknown kinds."""
+    if len(entries) == 0:
+        return
+    offs = entries["offset"].astype(np.uint64)
+    ends = offs + entries["length"].astype(np.uint64)
+    if int(offs.min()) < len(MAGIC) or int(ends.max()) > region_end:
+        raise CorruptObjectError("pack entry points outside the pack")
+    if int(entries["type"].max()) > 2 or int(entries["codec"].max()) > 1:
+        raise CorruptObjectError("pack entry has an unknown type or codec")

@@ -1,0 +1,86 @@
+"""Finding pointers and scanning tracked directories in the working tree."""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PathError
+from .pointer import SUFFIX
+
+SKIP_DIRS = {".git", ".cas"}
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    rel: str  # '/'-separated, relative to the scanned directory
+    path: Path
+    st: os.stat_result
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.st.st_mode & statmod.S_IXUSR)
+
+
+def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
+    """Regular files and empty folders below ``root``; symlinks and specials are refused.
+
+    Links are refused rather than followed: following one could pull data from outside the
+    repository into the store, and restoring one could write outside the target folder.
+    """
+    files: list[ScannedFile] = []
+    empty_dirs: list[str] = []
+
+    def walk(d: Path, rel: str) -> None:
+        try:
+            it = sorted(os.scandir(d), key=lambda e: e.name)
+        except PermissionError:
+            raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
+                from None
+        if not it and rel:
+            empty_dirs.append(rel)
+        for e in it:
+            r = f"{rel}/{e.name}" if rel else e.name
+            if "\n" in e.name or "\r" in e.name:
+                raise PathError(f"{display}/{r!r} has a newline in its name; rename it")
+            if e.is_symlink():
+                raise PathError(f"{display}/{r} is a symbolic link; casstore tracks regular "
+                                "files only: replace the link with the file or remove it")
+            if e.is_dir(follow_symlinks=False):
+                walk(Path(e.path), r)
+            elif e.is_file(follow_symlinks=False):
+                files.append(ScannedFile(r, Path(e.path), e.stat(follow_symlinks=False)))
+            else:
+                raise PathError(f"{display}/{r} is not a regular file (device, socket or "
+                                "pipe); remove it from the tracked folder")
+
+    walk(root, "")
+    return files, empty_dirs
+
+
+def find_pointers(root: Path) -> list[Path]:
+    """All pointer files in the working tree, sorted, without entering tracked data."""
+    if (root / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+                 "--exclude-standard", "--", f"*{SUFFIX}"],
+                capture_output=True, check=True, timeout=120).stdout
+            found = {root / p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
+            return sorted(p for p in found if p.is_file() and ".cas" not in p.relative_to(
+                root).parts[:-1])
+        except (OSError, subprocess.SubprocessError):
+            pass
+    result: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        d = Path(dirpath)
+        names = set(filenames)
+        # Do not descend into tracked folders (their pointer sits beside them).
+        dirnames[:] = sorted(n for n in dirnames if n not in SKIP_DIRS
+                             and f"{n}{SUFFIX}" not in names)
+        result.extend(d / n for n in sorted(filenames) if n.endswith(SUFFIX)
+                      and n != SUFFIX)
+    return sorted(result)
