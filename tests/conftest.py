@@ -1,0 +1,102 @@
+"""Shared fixtures: temporary Git repositories and a runner for the real `cas` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CAS = shutil.which("cas", path=str(Path(sys.executable).parent)) or shutil.which("cas")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False,
+                     help="run the long variants (marked slow)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--long"):
+        return
+    skip = pytest.mark.skip(reason="long variant; run with --long")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+                "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+                "GIT_CONFIG_NOSYSTEM": "1", "HOME": env.get("CAS_TEST_HOME", env.get("HOME", "/tmp"))})
+    return env
+
+
+def run_cas(cwd: Path, *args: str, check: bool = True, input: str | None = None,
+            env: dict[str, str] | None = None, timeout: float = 600) -> Result:
+    """Run the installed `cas` command; check=True asserts success."""
+    assert CAS, "the cas command is not installed (pip install -e .)"
+    proc = subprocess.run([CAS, *args], cwd=cwd, capture_output=True, text=True, input=input,
+                          env=env or git_env(), timeout=timeout)
+    res = Result(proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"cas {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return res
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env=git_env()).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A fresh Git repository with `cas init` done."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    run_cas(root, "init")
+    return root
+
+
+@pytest.fixture
+def cas(repo: Path) -> Callable[..., Result]:
+    """`cas(*args)` runs the real command inside the fixture repository."""
+
+    def _run(*args: str, check: bool = True, **kw: object) -> Result:
+        return run_cas(repo, *args, check=check, **kw)  # type: ignore[arg-type]
+
+    return _run
+
+
+def write_random(path: Path, size: int, seed: int = 0) -> bytes:
+    """Deterministic pseudo-random bytes (fast, incompressible) written to ``path``."""
+    import numpy as np
+
+    data = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def cache_bytes(repo: Path) -> int:
+    """Bytes of pack files in the repository's cache."""
+    packs = repo / ".cas" / "cache" / "packs"
+    return sum(p.stat().st_size for p in packs.rglob("*.pack")) if packs.exists() else 0
