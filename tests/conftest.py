@@ -44,7 +44,7 @@ def git_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
                 "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
-                "GIT_CONFIG_NOSYSTEM": "1", "HOME": env.get("CAS_TEST_HOME", env.get("HOME", "/tmp"))})
+                "GIT_CONFIG_NOSYSTEM": "1"})
     return env
 
 

@@ -14,7 +14,7 @@ from . import (  # noqa: F401 - importing registers the commands
     ls_cmd,
     status_cmd,
 )
-from .app import app
+from .app import STATE, app
 
 
 def run() -> None:
@@ -35,20 +35,29 @@ def run() -> None:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"cas: error: {exc.strerror or exc}{where}", file=sys.stderr)
         sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
+    except Exception as exc:
+        _handle_other(exc)
 
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _handle_other(exc: Exception) -> None:
+    import typer
+
+    if isinstance(exc, typer.Exit):
+        sys.exit(exc.exit_code)
+    if isinstance(exc, typer.Abort):
+        sys.exit(1)
+    # Parser errors (click's, vendored inside typer in recent releases) know how to show
+    # themselves; usage errors exit 2 like every Unix tool.
+    show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+    if callable(show) and isinstance(code, int):
+        show()
+        usage = any(c.__name__ == "UsageError" for c in type(exc).__mro__)
+        sys.exit(2 if usage and code else code)
+    if STATE.verbose:
+        raise exc
+    print(f"cas: internal error: {type(exc).__name__}: {exc} (re-run with --verbose for "
+          "the traceback, and please report it)", file=sys.stderr)
+    sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,10 @@ def _rewrite_index(store: LocalStore, gone: set[str]) -> None:
     ents["id"] = index.ids()[rows]
     for col in ("type", "codec", "raw_length", "offset", "length"):
         ents[col] = getattr(index, col)[rows]
-    new = store.write_index(index.packs, index.pack[rows], ents) if len(ents) else None
+    names = [p for p in index.packs if p not in gone]
+    remap = np.cumsum(keep_pos, dtype=np.int64) - 1  # old pack position -> new position
+    new_rows = remap[index.pack[rows]].astype(np.uint32)
+    new = store.write_index(names, new_rows, ents) if len(ents) else None
     for f in old_files:
         if f != new:
             with contextlib.suppress(FileNotFoundError):
