@@ -99,6 +99,8 @@ class Target:
 def _fmt_value(value: float, unit: str) -> str:
     if unit == "bytes":
         return human(value)
+    if unit == "MB":
+        return f"{value / 1e6:.0f} MB"
     return f"{value:.2f}{unit}"
 
 
@@ -141,7 +143,7 @@ def targets(results: Results, mode: Mode) -> list[Target]:
         peak = max((p for p in peaks if p is not None), default=None)
         out.append(Target(f"peak RSS of add/checkout of a {largest} file under 300 MB",
                           float(peak) if peak is not None else None, 300e6, False,
-                          unit="bytes"))
+                          unit="MB"))
     return out
 
 
@@ -152,7 +154,9 @@ def _secs(r: StepResult | None) -> str:
         return "—"
     med = r.median("wall")
     if med is None:
-        return "failed" if r.errors else "—"
+        if r.errors:
+            return "failed"
+        return "not available" if r.note.startswith("not available") else "—"
     mm = r.minmax("wall")
     if mm and len(r.ok_samples) > 1:
         return f"{med:.3f} ({mm[0]:.3f}–{mm[1]:.3f})"
@@ -234,7 +238,7 @@ def details(results: Results, notes: dict[str, str]) -> list[str]:
         cpu = r.median("cpu")
         rss = r.peak_rss()
         stored = r.stored_median()
-        err = ""
+        err = f" ({r.note})" if r.note and not r.ok_samples else ""
         if r.errors:
             first = r.errors[0].splitlines()
             err = f" ({len(r.errors)} failed: {first[0][:80] if first else ''})"
@@ -243,6 +247,27 @@ def details(results: Results, notes: dict[str, str]) -> list[str]:
             f"{'—' if cpu is None else f'{cpu:.3f}'} | "
             f"{'—' if rss is None else human(rss)} | {'—' if stored is None else human(stored)} |")
     return lines
+
+
+def scaling_table(results: Results, mode: Mode) -> list[str]:
+    """Time and peak RSS against file size: memory must stay flat as files grow."""
+    sources: list[tuple[int, tuple[str, str], tuple[str, str]]] = []
+    if mode.big not in mode.scaling:
+        sources.append((mode.big, ("1", "add new file"), ("3", "checkout from cache")))
+    for size in mode.scaling:
+        sources.append((size, ("6", f"add {human(size)}"), ("6", f"checkout {human(size)}")))
+    rows = ["| file size | tool | add s | add peak RSS | checkout s | checkout peak RSS |",
+            "|---:|---|---:|---:|---:|---:|"]
+    for size, add, co in sorted(sources):
+        for tool in ("cas", "dvc"):
+            a, c = results.find(*add, tool), results.find(*co, tool)
+            if a is None and c is None:
+                continue
+            ra, rc = a.peak_rss() if a else None, c.peak_rss() if c else None
+            rows.append(f"| {human(size)} | {TOOL_LABEL[tool]} | {_secs(a)} | "
+                        f"{'—' if ra is None else human(ra)} | {_secs(c)} | "
+                        f"{'—' if rc is None else human(rc)} |")
+    return rows if len(rows) > 2 else []
 
 
 def model_dedup(results: Results, notes: dict[str, str]) -> list[str]:
@@ -299,6 +324,9 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
     lines += ["", "## casstore against the machine's ceilings", "",
               "casstore time ÷ ceiling time: 1.0 would be as fast as the raw tool.", ""]
     lines += ceiling_ratios(results)
+    scaling = scaling_table(results, mode)
+    if scaling:
+        lines += ["", "## Scaling: time and peak memory against file size", ""] + scaling
     dedup = model_dedup(results, notes)
     if dedup:
         lines += ["", "## Model history: storage", "", notes.get("5", ""), ""] + dedup

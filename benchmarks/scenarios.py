@@ -30,6 +30,10 @@ from benchmarks.s3server import S3_ENV, S3Server
 CEIL = "ceilings"
 
 
+class RemoteUnavailable(Exception):
+    """The tool cannot talk to this kind of remote in this checkout."""
+
+
 @dataclass
 class Context:
     mode: Mode
@@ -157,10 +161,11 @@ def big_file(ctx: Context) -> Path:
     return datagen.random_file(ctx.data / f"random-{size}.bin", size, seed=1)
 
 
-def small_tree(ctx: Context) -> Path:
+def small_tree(ctx: Context, count: int = 0) -> Path:
     m = ctx.mode
-    return datagen.small_files(ctx.data / f"small-{m.small_count}", m.small_count,
-                               m.small_folders, m.small_size, seed=2)
+    count = count or m.small_count
+    return datagen.small_files(ctx.data / f"small-{count}", count, m.small_folders,
+                               m.small_size, seed=2)
 
 
 # --- scenarios 1 and 3: one big file -------------------------------------------------------
@@ -233,8 +238,9 @@ def scenario_small(ctx: Context) -> None:
 # --- scenario 4: push and pull ---------------------------------------------------------------
 
 def scenario_remote(ctx: Context) -> None:
-    big, small = big_file(ctx), small_tree(ctx)
-    ctx.notes["4"] = (f"{human(ctx.mode.big)} file + {ctx.mode.small_count:,} small files; "
+    count = ctx.mode.remote_small_count or ctx.mode.small_count
+    big, small = big_file(ctx), small_tree(ctx, count)
+    ctx.notes["4"] = (f"{human(ctx.mode.big)} file + {count:,} small files; "
                       "S3 = local moto server, local = directory / bare repo on the same disk")
     if ctx.moto is None:
         ctx.results.unavailable["s3"] = "moto_server not available"
@@ -242,12 +248,26 @@ def scenario_remote(ctx: Context) -> None:
     ctx.env = env
 
     def transfer(tool: Tool, ws: Path, where: str) -> None:
-        ctx.run("4", f"push to {where}", tool.name, tool.push(ws))
+        # The first push decides whether this tool has this kind of remote at all (casstore's
+        # remotes may not exist yet in an older checkout): failing it means "not available",
+        # not a failed measurement.
+        os.sync()
+        first = measure(tool.push(ws), ctx.timeout, env)
+        if not first.ok:
+            raise RemoteUnavailable(first.error)
+        ctx.record("4", f"push to {where}", tool.name, first)
         ctx.run("4", f"no-op push to {where}", tool.name, tool.push(ws))
         tool.drop_local_copies(ws, ["big.bin", "data"])
         ctx.run("4", f"pull from {where}", tool.name, tool.pull(ws))
         _check_same(big, ws / "big.bin", f"{tool.label} pull")
         _check_same(small, ws / "data", f"{tool.label} pull")
+
+    def unavailable(tool: Tool, where: str, reason: str) -> None:
+        lines = [ln for ln in reason.splitlines() if ln.strip()]
+        short = (lines[-1] if lines else reason)[:160]
+        ctx.results.get("4", f"push to {where}", tool.name).note = f"not available: {short}"
+        ctx.results.unavailable[f"{tool.name} {where} remote"] = short
+        ctx.log(f"    - {tool.name}: {where} remote not available ({short})")
 
     for rep in range(ctx.mode.reps):
         ctx.log(f"  repetition {rep + 1}/{ctx.mode.reps}")
@@ -267,15 +287,24 @@ def scenario_remote(ctx: Context) -> None:
                     tool.commit(ws)
                     for where in ("S3", "local directory"):
                         try:
-                            if where == "S3":
-                                if server is None:
-                                    continue
-                                tool.configure_s3_remote(ws, server.endpoint,
-                                                         f"s3://bench/{tool.name}-{rep}")
-                            else:
-                                tool.configure_local_remote(ws, ws.parent / f"{ws.name}-remote")
+                            if f"{tool.name} {where} remote" in ctx.results.unavailable:
+                                continue  # found missing in an earlier repetition
+                            try:
+                                if where == "S3":
+                                    if server is None:
+                                        continue
+                                    tool.configure_s3_remote(ws, server.endpoint,
+                                                             f"s3://bench/{tool.name}-{rep}")
+                                else:
+                                    tool.configure_local_remote(ws,
+                                                                ws.parent / f"{ws.name}-remote")
+                            except RuntimeError as exc:
+                                raise RemoteUnavailable(str(exc)) from None
                             transfer(tool, ws, where)
                         except Unsupported:
+                            continue
+                        except RemoteUnavailable as exc:
+                            unavailable(tool, where, str(exc))
                             continue
                         except StepFailed:
                             continue  # recorded; try the other remote kind
