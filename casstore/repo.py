@@ -23,6 +23,9 @@ from .store.local import LocalStore
 from .workspace import find_pointers
 
 if TYPE_CHECKING:
+    from .ops.compare import CompareResult
+    from .ops.diff import DiffResult
+    from .ops.version import LogEntry, VersionResult
     from .results import AddResult, CheckoutResult, FsckResult, GcResult, LsEntry, StatusEntry
 
 CAS_DIR = ".cas"
@@ -212,6 +215,32 @@ class Repo:
         from .ops.fsck import fsck
 
         return fsck(self.cache, repair=repair, reporter=self.reporter)
+
+    def version(self, path: str, **options: Any) -> VersionResult:
+        """Record the next version of ``path`` in its pointer (options as ``cas version``:
+        bump, set_version, params_files, params, metrics_files, metrics, data, env, message,
+        scheme, tag)."""
+        from .ops.version import version
+
+        return version(self, path, **options)
+
+    def log(self, path: str, *, rev: str = "HEAD") -> list[LogEntry]:
+        """Versions of ``path`` from Git history, newest first (renames followed)."""
+        from .ops.version import log
+
+        return log(self, path, rev=rev)
+
+    def compare(self, a: str, b: str) -> CompareResult:
+        """Compare two versions of an artifact (PATH, PATH@VERSION or PATH@GITREV each)."""
+        from .ops.compare import compare
+
+        return compare(self, a, b)
+
+    def diff(self, rev_a: str | None = None, rev_b: str | None = None) -> DiffResult:
+        """Artifacts changed from ``rev_a`` (default HEAD) to ``rev_b`` (default working tree)."""
+        from .ops.diff import diff
+
+        return diff(self, rev_a, rev_b)
 
     def info(self) -> dict[str, Any]:
         return {"root": str(self.root), "cache": str(self.cache.root)}

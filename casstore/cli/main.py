@@ -8,11 +8,15 @@ from ..errors import CasError
 from . import (  # noqa: F401 - importing registers the commands
     add_cmd,
     checkout_cmd,
+    compare_cmd,
+    diff_cmd,
     fsck_cmd,
     gc_cmd,
     init_cmd,
+    log_cmd,
     ls_cmd,
     status_cmd,
+    version_cmd,
 )
 from .app import STATE, app
 

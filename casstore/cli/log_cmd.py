@@ -1,0 +1,42 @@
+"""cas log"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from .app import app
+from .output import open_repo, print_json, say
+
+HEADLINE = 3  # metrics per row unless versioning.log_metrics names them
+
+
+def _metric_text(metrics: dict[str, Any], names: list[str] | None) -> str:
+    from ..versioning.compare import flatten, fmt_value
+
+    flat = flatten(metrics)
+    keys = [n for n in names if n in flat] if names else list(flat)[:HEADLINE]
+    return "  ".join(f"{k}={fmt_value(flat[k])}" for k in keys)
+
+
+@app.command()
+def log(
+    path: str = typer.Argument(..., help="Tracked file or folder (or its .cas pointer)."),
+    rev: str = typer.Option("HEAD", "--rev", help="Git revision whose history to read."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the versions of an artifact from Git history, newest first."""
+    with open_repo() as repo:
+        entries = repo.log(path, rev=rev)
+        names = repo.config.get("versioning.log_metrics")
+    if json_out:
+        print_json({"path": path, "versions": [e.to_dict() for e in entries]})
+        return
+    names = [str(n) for n in names] if isinstance(names, list) else None
+    rows = [(e.version or "-", e.commit[:10] if e.commit else "(uncommitted)",
+             (e.date or "")[:10], e.digest[:12], _metric_text(e.metrics, names))
+            for e in entries]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        say("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])

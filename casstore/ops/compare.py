@@ -1,0 +1,130 @@
+"""cas compare: two versions of one artifact, side by side.
+
+Metrics, params, data lineage and environment come from the pointers' ``meta`` blocks;
+how much of the content changed (shared chunks, files, tensors, table schema) comes from
+the cache when it holds both versions, read through recipes without a checkout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..pointer import SUFFIX
+from ..versioning.compare import MetaComparison, compare_meta
+from ..versioning.compare import to_dict as meta_to_dict
+from ..versions.content import (
+    ChunkSharing,
+    FileChanges,
+    chunk_sharing,
+    digest_changes,
+    file_changes,
+    format_details,
+)
+from ..versions.history import PointerState
+from ..versions.refs import resolve
+
+if TYPE_CHECKING:
+    from ..repo import Repo
+
+
+@dataclass
+class Side:
+    """One of the two compared states."""
+
+    spec: str  # as the user wrote it
+    path: str  # the data, repo-relative
+    pointer: str
+    commit: str | None  # None: the working tree
+    version: str | None
+    kind: str
+    size: int
+    digest: str
+
+    @classmethod
+    def of(cls, spec: str, st: PointerState) -> Side:
+        return cls(spec=spec, path=st.path[:-len(SUFFIX)], pointer=st.path, commit=st.commit,
+                   version=st.version, kind=st.pointer.kind, size=st.pointer.size,
+                   digest=st.pointer.digest.hex())
+
+    @property
+    def label(self) -> str:
+        where = self.version or (self.commit[:10] if self.commit else "working tree")
+        return f"{self.path}@{where}"
+
+
+@dataclass
+class LineageChange:
+    """One data pointer the two versions were trained on that differs."""
+
+    pointer: str
+    status: str  # added, removed, changed
+    old: str | None  # digests
+    new: str | None
+    detail: dict[str, Any] = field(default_factory=dict)  # from the cache, when it knows
+
+
+@dataclass
+class CompareResult:
+    old: Side
+    new: Side
+    meta: MetaComparison
+    same_content: bool
+    chunks: ChunkSharing | None = None
+    files: FileChanges | None = None
+    tensors: Any = None  # versioning.safetensors_diff.TensorDiff
+    table: Any = None  # versioning.tabular.TableDiff
+    tables: dict[str, Any] = field(default_factory=dict)  # per modified file in a folder
+    lineage: list[LineageChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from ..versioning import safetensors_diff, tabular
+
+        return {
+            "old": asdict(self.old), "new": asdict(self.new),
+            "meta": meta_to_dict(self.meta), "same_content": self.same_content,
+            "chunks": self.chunks.to_dict() if self.chunks else None,
+            "files": self.files.to_dict() if self.files else None,
+            "tensors": safetensors_diff.to_dict(self.tensors) if self.tensors else None,
+            "table": tabular.to_dict(self.table) if self.table else None,
+            "tables": {k: tabular.to_dict(v) for k, v in self.tables.items()},
+            "lineage": [asdict(c) for c in self.lineage],
+            "notes": list(self.notes),
+        }
+
+
+def compare(repo: Repo, a: str, b: str) -> CompareResult:
+    """Compare ``a`` (old) with ``b`` (new); each is PATH, PATH@VERSION or PATH@GITREV."""
+    sa, sb = resolve(repo, a), resolve(repo, b)
+    pa, pb = sa.pointer, sb.pointer
+    hints = repo.config.get("versioning.higher_is_better")
+    res = CompareResult(old=Side.of(a, sa), new=Side.of(b, sb),
+                        meta=compare_meta(sa.meta, sb.meta,
+                                          higher_is_better_hints=hints
+                                          if isinstance(hints, dict) else None),
+                        same_content=pa.digest == pb.digest and pa.kind == pb.kind)
+    store = repo.cache
+    if not res.same_content:
+        res.chunks = chunk_sharing(store, pa, pb)
+        if res.chunks is None:
+            res.notes.append("the cache lacks one of the versions' content, so shared chunks, "
+                             "tensors and tables are not compared; fetch it from the remote "
+                             "to see them")
+        if pa.kind == "dir" or pb.kind == "dir":
+            res.files = file_changes(store, pa, pb)
+        res.tensors, res.table, res.tables = format_details(store, pa, pb, res.files,
+                                                            res.notes, res.new.path)
+    for change in res.meta.data:
+        detail = {}
+        if change.old is not None and change.new is not None:
+            try:
+                detail = digest_changes(store, bytes.fromhex(str(change.old)),
+                                        bytes.fromhex(str(change.new)))
+            except ValueError:
+                detail = {}  # not a digest: meta is free-form input
+        res.lineage.append(LineageChange(change.name, change.status, change.old, change.new,
+                                         detail))
+    return res

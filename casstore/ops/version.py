@@ -1,0 +1,374 @@
+"""cas version and cas log: record a model version in its pointer; list versions from Git.
+
+A version lives in the pointer's ``meta`` block, so a model's history is the Git history of
+its pointer. The next version is derived from every version in that history (plus the working
+pointer), never from a counter, so two branches that bump the same model produce the same
+version string and the merge shows a conflict a person resolves.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..atomic import atomic_write_text
+from ..errors import CasError, ConfigError, PathError, PointerError, UsageError
+from ..gitutil import git
+from ..pointer import SUFFIX, Pointer, data_path_for, parse_pointer_text
+from ..versioning.conflict import conflict_message, find_conflict_markers
+from ..versioning.metadata import (
+    DEFAULT_ENV_PACKAGES,
+    MetadataError,
+    capture_env,
+    load_mapping_file,
+    merge,
+    parse_kv_flags,
+    sort_nested,
+)
+from ..versioning.schemes import InvalidVersionError, Scheme, get_scheme
+from ..versions.conflicts import split_conflict
+from ..versions.history import PointerState, has_commits, pointer_history
+from ..versions.refs import pointer_rel_for
+
+if TYPE_CHECKING:
+    from ..repo import Repo
+
+DEFAULT_SCHEME = "semantic"
+
+
+@dataclass
+class VersionResult:
+    """What ``cas version`` recorded (or tagged)."""
+
+    path: str  # the data, repo-relative
+    pointer: str
+    version: str
+    previous: str | None  # the latest version before this one, if any
+    scheme: str
+    changed: bool  # whether the pointer file was rewritten
+    meta: dict[str, Any] = field(default_factory=dict)
+    tag: str | None = None
+    resolved_conflict: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LogEntry:
+    """One version (or unversioned content) of a pointer in Git history."""
+
+    version: str | None
+    commit: str | None  # None: recorded in the working tree, not committed yet
+    date: str | None
+    digest: str
+    size: int
+    pointer: str  # the pointer's path at that commit (renames are followed)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- scheme ---------------------------------------------------------------------------
+
+def scheme_for(repo: Repo, data_rel: str, working: Pointer | None,
+               history: Sequence[PointerState], override: str | None) -> Scheme:
+    """The scheme of one artifact: ``--scheme``, else the one recorded in its meta, else
+    ``versioning.artifacts.<path>.scheme``, else ``versioning.scheme``, else semantic."""
+    name = override
+    if name is None and working is not None:
+        name = (working.meta or {}).get("scheme")
+    if name is None:
+        name = next((s.meta["scheme"] for s in history if s.meta.get("scheme")), None)
+    if name is None:
+        artifacts = repo.config.get("versioning.artifacts") or {}
+        if not isinstance(artifacts, dict):
+            raise ConfigError("versioning.artifacts in .cas/config.yaml must map paths to "
+                              "settings")
+        per = artifacts.get(data_rel) or artifacts.get(data_rel + SUFFIX) or {}
+        name = per.get("scheme") if isinstance(per, dict) else None
+    if name is None:
+        name = repo.config.get("versioning.scheme") or DEFAULT_SCHEME
+    try:
+        return get_scheme(str(name))
+    except InvalidVersionError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+# -- working pointer ------------------------------------------------------------------
+
+def _data_digest(repo: Repo, ptr_path: Path, ptr: Pointer) -> bytes | None:
+    """Digest of the data in the working tree now (None when it is absent)."""
+    from ..digests import current_dir_entries, current_file_digest
+    from ..tree import tree_digest
+
+    data = data_path_for(ptr_path, ptr)
+    try:
+        if ptr.kind == "file" and data.is_file() and not data.is_symlink():
+            return current_file_digest(repo, data)
+        if ptr.kind == "dir" and data.is_dir() and not data.is_symlink():
+            return tree_digest(current_dir_entries(repo, data))[0]
+        return None
+    finally:
+        repo.stat_cache.flush()
+
+
+def _resolve_conflict(repo: Repo, rel: str, text: str) -> tuple[Pointer, list[Pointer]]:
+    """The side of a conflicted pointer that matches the data in the working tree."""
+    sides = []
+    for label, side in zip(("ours", "theirs"), split_conflict(text), strict=True):
+        try:
+            sides.append(parse_pointer_text(side, f"{rel} ({label})"))
+        except PointerError as exc:
+            raise PointerError(f"cannot resolve {rel} automatically ({exc}); "
+                               f"{conflict_message(rel)}") from None
+    ptr_path = repo.root / rel
+    now = _data_digest(repo, ptr_path, sides[0])
+    for side in sides:
+        if side.digest == now:
+            return side, sides
+    raise PointerError(f"neither side of the conflict in {rel} matches {rel[:-len(SUFFIX)]} "
+                       "in the working tree; check out the data you want (cas checkout after "
+                       f"git checkout --ours/--theirs {rel}), then run cas version again")
+
+
+def _load_working(repo: Repo, rel: str, explicit_new: bool
+                  ) -> tuple[Pointer, list[Pointer], bool]:
+    """(working pointer, pointers whose versions count as taken, resolved a conflict)."""
+    ptr_path = repo.root / rel
+    if not ptr_path.is_file():
+        raise PathError(f"{rel[:-len(SUFFIX)]} is not tracked (no {rel}); run "
+                        f"'cas add {rel[:-len(SUFFIX)]}' first")
+    raw = ptr_path.read_bytes()
+    text = raw.decode("utf-8", "replace")
+    if find_conflict_markers(text):
+        if not explicit_new:
+            raise PointerError(conflict_message(rel))
+        chosen, sides = _resolve_conflict(repo, rel, text)
+        return chosen, sides, True
+    ptr = repo.load_pointer(ptr_path)
+    return ptr, [ptr], False
+
+
+# -- cas version ----------------------------------------------------------------------
+
+def _intro_commit(history: Sequence[PointerState], digest: bytes) -> str | None:
+    """The newest commit that changed the pointer's content to ``digest``."""
+    intro = None
+    prev: bytes | None = None
+    for st in reversed([s for s in history if s.commit]):
+        if st.pointer.digest == digest and prev != digest:
+            intro = st.commit
+        prev = st.pointer.digest
+    return intro
+
+
+def _env(repo: Repo, env: str) -> dict[str, str]:
+    packages = repo.config.get("versioning.env_packages")
+    if packages is not None and not (isinstance(packages, list)
+                                     and all(isinstance(p, str) for p in packages)):
+        raise ConfigError("versioning.env_packages must be a list of package names")
+    wanted = list(packages) if packages else list(DEFAULT_ENV_PACKAGES)
+    if env == "auto":
+        return capture_env(wanted)
+    return capture_env(wanted, requirements=env)
+
+
+def _lineage(repo: Repo, data: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for d in data:
+        rel = pointer_rel_for(repo, d)
+        p = repo.root / rel
+        if not p.is_file():
+            raise PathError(f"{d} is not tracked (no {rel}); --data names the pointers of the "
+                            "data the model was trained on")
+        out[rel] = repo.load_pointer(p).digest.hex()
+    return out
+
+
+def _uncommitted(root: Path, rel: str) -> bool:
+    if not has_commits(root):
+        return True
+    tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--error-unmatch", "--", rel],
+                             capture_output=True, timeout=120).returncode == 0
+    return not tracked or bool(git(root, "status", "--porcelain", "--", rel).strip())
+
+
+def tag_version(repo: Repo, rel: str, ptr: Pointer, scheme: Scheme) -> VersionResult:
+    """Tag the commit that last changed the (committed, unmodified) pointer as PATH@VERSION."""
+    data_rel = rel[:-len(SUFFIX)]
+    version = (ptr.meta or {}).get("version")
+    if version is None:
+        raise CasError(f"{rel} records no version; run 'cas version {data_rel}' first")
+    if _uncommitted(repo.root, rel):
+        raise CasError(f"{rel} has uncommitted changes; commit it first (git add {rel} && "
+                       f"git commit), then run 'cas version {data_rel} --tag'")
+    commit = git(repo.root, "log", "-1", "--format=%H", "--", rel).decode().strip()
+    name = f"{data_rel}@{version}"
+    if subprocess.run(["git", "check-ref-format", f"refs/tags/{name}"],
+                      capture_output=True, timeout=60).returncode != 0:
+        raise CasError(f"{name!r} is not a valid Git tag name; rename the file or tag it by hand")
+    existing = git(repo.root, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}^{{commit}}",
+                   check=False).decode().strip()
+    if existing and existing != commit:
+        raise CasError(f"tag {name} already exists on commit {existing[:10]}; versions must be "
+                       f"unique: record a new one with 'cas version {data_rel}'")
+    if not existing:
+        git(repo.root, "tag", name, commit)
+    return VersionResult(path=data_rel, pointer=rel, version=str(version), previous=None,
+                         scheme=scheme.name, changed=not existing, meta=dict(ptr.meta or {}),
+                         tag=name)
+
+
+def version(repo: Repo, path: str, *, bump: str | None = None, set_version: str | None = None,
+            params_files: Sequence[str] = (), params: Sequence[str] = (),
+            metrics_files: Sequence[str] = (), metrics: Sequence[str] = (),
+            data: Sequence[str] = (), env: str | None = None, message: str | None = None,
+            scheme: str | None = None, tag: bool = False) -> VersionResult:
+    """Record the next version of ``path`` (with run metadata) in its pointer, or ``tag``."""
+    if bump is not None and set_version is not None:
+        raise UsageError("give either --bump or --set, not both")
+    recording = any([bump, set_version, params_files, params, metrics_files, metrics, data,
+                     env, message, scheme])
+    if tag and recording:
+        raise UsageError("--tag tags the committed version: commit the new version first, "
+                         "then run 'cas version PATH --tag' on its own")
+    rel = pointer_rel_for(repo, path)
+    data_rel = rel[:-len(SUFFIX)]
+    explicit_new = bump is not None or set_version is not None
+    working, taken, resolved = _load_working(repo, rel, explicit_new)
+    history = pointer_history(repo.root, rel, workspace=False)
+    sch = scheme_for(repo, data_rel, working, history, scheme)
+    if tag:
+        return tag_version(repo, rel, working, sch)
+
+    ptr_path = repo.root / rel
+    now = _data_digest(repo, ptr_path, working)
+    if now is not None and now != working.digest:
+        raise CasError(f"{data_rel} changed since it was added; run 'cas add {data_rel}' "
+                       "first, then version it")
+
+    committed = [s.version for s in history if s.version is not None]
+    taken_versions = committed + [str(p.meta["version"]) for p in taken
+                                  if p.meta and p.meta.get("version") is not None]
+    current = (working.meta or {}).get("version")
+    current = None if current is None or resolved else str(current)
+    previous = sch.latest(taken_versions)
+    try:
+        if sch.name == "githash":
+            new = _githash_version(sch, history, working, taken_versions, current, bump,
+                                   set_version, data_rel)
+        elif not explicit_new and current is not None and current not in committed:
+            new = current  # recorded but not committed yet: amend its metadata
+        else:
+            today = datetime.now(timezone.utc).date() if sch.name == "calendar" else None
+            new = sch.next_version(taken_versions, bump=bump, explicit=set_version, today=today)
+    except InvalidVersionError as exc:
+        raise UsageError(f"{data_rel}: {exc}") from None
+
+    try:
+        meta = _build_meta(repo, working.meta or {}, params_files, params, metrics_files,
+                           metrics, data, env, message)
+    except MetadataError as exc:
+        raise UsageError(str(exc)) from None
+    meta["version"] = new
+    if scheme is not None:
+        meta["scheme"] = sch.name
+    working.meta = sort_nested(meta)
+    text = working.dumps()
+    parse_pointer_text(text, rel)  # what we write must be what every reader accepts
+    old = ptr_path.read_text(encoding="utf-8", errors="replace")
+    changed = old != text
+    if changed:
+        atomic_write_text(ptr_path, text)
+    return VersionResult(path=data_rel, pointer=rel, version=new,
+                         previous=previous if previous != new else None, scheme=sch.name,
+                         changed=changed, meta=working.meta, resolved_conflict=resolved)
+
+
+def _githash_version(sch: Scheme, history: Sequence[PointerState], working: Pointer,
+                     taken: list[str], current: str | None, bump: str | None,
+                     set_version: str | None, data_rel: str) -> str:
+    if bump is not None:
+        raise InvalidVersionError("the githash scheme does not take a bump: its versions are "
+                                  "the commits that introduced the content")
+    if set_version is not None:
+        return sch.next_version(taken, explicit=set_version)
+    intro = _intro_commit(history, working.digest)
+    if intro is None:
+        raise InvalidVersionError(
+            "githash versions name the commit that introduced the content: commit "
+            f"{data_rel}{SUFFIX} first, then run 'cas version {data_rel}'")
+    short = intro[:sch.SHORT]  # type: ignore[attr-defined]
+    if current is not None and intro.startswith(current):
+        return current
+    # The same content seen again keeps the name it already has.
+    for s in history:
+        if s.pointer.digest == working.digest and s.version and intro.startswith(s.version):
+            return s.version
+    return sch.next_version([v for v in taken if v != short], commit=intro)
+
+
+def _build_meta(repo: Repo, base: dict[str, Any], params_files: Sequence[str],
+                params: Sequence[str], metrics_files: Sequence[str], metrics: Sequence[str],
+                data: Sequence[str], env: str | None, message: str | None) -> dict[str, Any]:
+    meta = dict(base)
+    if params_files or params:
+        meta["params"] = merge(meta.get("params") if isinstance(meta.get("params"), dict)
+                               else None, *[load_mapping_file(f) for f in params_files],
+                               parse_kv_flags(params))
+    if metrics_files or metrics:
+        meta["metrics"] = merge(meta.get("metrics") if isinstance(meta.get("metrics"), dict)
+                                else None, *[load_mapping_file(f) for f in metrics_files],
+                                parse_kv_flags(metrics))
+    if data:
+        meta["data"] = _lineage(repo, data)
+    if env is not None:
+        meta["env"] = _env(repo, env)
+    if message is not None:
+        meta["message"] = message
+    return meta
+
+
+# -- cas log --------------------------------------------------------------------------
+
+def log(repo: Repo, path: str, *, rev: str = "HEAD") -> list[LogEntry]:
+    """Versions of ``path``, newest first: one row per distinct (version, content), dated by
+    the commit that first recorded it; content that never got a version is listed with
+    version None; a version recorded but not committed yet comes first with commit None."""
+    rel = pointer_rel_for(repo, path)
+    skipped: list[str] = []
+    states = pointer_history(repo.root, rel, rev=rev, skipped=skipped)
+    for s in skipped:
+        repo.reporter.note(f"skipping unreadable pointer in history: {s}")
+    if not states:
+        raise PathError(f"{rel[:-len(SUFFIX)]} has no history (no {rel} in the working tree "
+                        f"or in {rev}); run 'cas add' and commit the pointer")
+    first: dict[tuple[str | None, bytes], PointerState] = {}
+    last: dict[tuple[str | None, bytes], PointerState] = {}
+    for st in reversed(states):  # oldest first
+        key = (st.version, st.pointer.digest)
+        if st.commit is None and key in first:
+            continue  # the working tree matches a committed state
+        first.setdefault(key, st)
+        last[key] = st
+    versioned = {d for (v, d) in first if v is not None}
+    out = []
+    for key, st in reversed(list(first.items())):
+        if key[0] is None and key[1] in versioned:
+            continue
+        newest = last[key]
+        metrics = newest.meta.get("metrics")
+        msg = newest.meta.get("message")
+        out.append(LogEntry(version=st.version, commit=st.commit, date=st.date,
+                            digest=st.pointer.digest.hex(), size=st.pointer.size,
+                            pointer=st.path, metrics=metrics if isinstance(metrics, dict)
+                            else {}, message=None if msg is None else str(msg)))
+    return out
+

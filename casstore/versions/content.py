@@ -1,0 +1,282 @@
+"""What changed in the content between two versions, read from the cache without a checkout.
+
+Each function answers one question (shared chunks, files in a tree, tensors, table schema)
+and returns None when the cache cannot answer it (content not fetched, or not that format),
+so a report degrades to what the pointers alone say, as in CI without a remote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import CasError
+from ..pointer import Pointer
+from ..reader import ContentReader, same_chunks
+from ..recipe import decode_recipe
+from ..store.local import LocalStore
+from ..store.objects import ObjectType
+from ..tree import TreeEntry, decode_tree
+
+MAX_DETAILED_FILES = 10  # table diffs inside one folder, to bound the work per report
+
+
+@dataclass
+class ChunkSharing:
+    """How much of the new version's content the old version already had."""
+
+    old_chunks: int
+    new_chunks: int
+    shared_chunks: int  # distinct chunks of the new version also in the old one
+    new_bytes: int  # bytes of chunks of the new version absent from the old one
+    total_bytes: int  # bytes of the new version's distinct chunks
+
+    @property
+    def shared_share(self) -> float:
+        """Share of the new version's (distinct) bytes that were already stored."""
+        return 1.0 if not self.total_bytes else 1 - self.new_bytes / self.total_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shared_share"] = round(self.shared_share, 6)
+        return d
+
+
+@dataclass
+class FileChanges:
+    """Files added, removed and modified inside a tracked folder (names relative to it)."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    added_bytes: int = 0
+    removed_bytes: int = 0
+    modified_bytes: int = 0  # size in the new version of the modified files
+    source: str = "tree"  # "tree" (from the cache) or "entries" (from the pointers)
+
+    @property
+    def count(self) -> int:
+        return len(self.added) + len(self.removed) + len(self.modified)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def object_chunks(store: LocalStore, digest: bytes) -> list[tuple[bytes, int]] | None:
+    """(chunk id, length) of one file's content, or None if the cache lacks it."""
+    loc = store.locate(digest)
+    if loc is None:
+        return None
+    if loc.type == ObjectType.CHUNK:
+        return [(digest, loc.raw_length)]
+    if loc.type != ObjectType.RECIPE:
+        return None
+    try:
+        _, raw = store.read(digest, verify=False)
+        rows = decode_recipe(raw)
+    except CasError:
+        return None
+    return [(r["id"].tobytes(), int(r["length"])) for r in rows]
+
+
+def tree_entries(store: LocalStore, digest: bytes) -> list[TreeEntry] | None:
+    loc = store.locate(digest)
+    if loc is None or loc.type != ObjectType.TREE:
+        return None
+    try:
+        return decode_tree(store.read(digest)[1])
+    except CasError:
+        return None
+
+
+def content_chunks(store: LocalStore, kind: str, digest: bytes
+                   ) -> dict[bytes, int] | None:
+    """Distinct chunks (id -> length) of a file or of every file of a tree; None if any
+    part is missing from the cache."""
+    if kind == "file":
+        chunks = object_chunks(store, digest)
+        return None if chunks is None else dict(chunks)
+    entries = tree_entries(store, digest)
+    if entries is None:
+        return None
+    out: dict[bytes, int] = {}
+    for e in entries:
+        if e.digest is None:
+            continue
+        chunks = object_chunks(store, e.digest)
+        if chunks is None:
+            return None
+        out.update(chunks)
+    return out
+
+
+def chunk_sharing(store: LocalStore, old: Pointer, new: Pointer) -> ChunkSharing | None:
+    """Chunks the new version shares with the old one (None if either is not in the cache)."""
+    a = content_chunks(store, old.kind, old.digest)
+    b = content_chunks(store, new.kind, new.digest) if a is not None else None
+    if a is None or b is None:
+        return None
+    fresh = [n for cid, n in b.items() if cid not in a]
+    return ChunkSharing(old_chunks=len(a), new_chunks=len(b), shared_chunks=len(b) - len(fresh),
+                        new_bytes=sum(fresh), total_bytes=sum(b.values()))
+
+
+def _inline(ptr: Pointer) -> dict[str, tuple[str, int]] | None:
+    if ptr.entries is None:
+        return None
+    out = {}
+    for e in ptr.entries:
+        path = e.get("path")
+        if isinstance(path, str) and path and not path.endswith("/"):
+            size = e.get("size")
+            out[path] = (str(e.get("xxh128")), size if isinstance(size, int) else 0)
+    return out
+
+
+def _from_tree(entries: list[TreeEntry]) -> dict[str, tuple[str, int]]:
+    return {e.path: (f"{e.kind}:{e.digest.hex()}", e.size) for e in entries
+            if e.digest is not None}
+
+
+def _side(store: LocalStore, p: Pointer | None, use_tree: bool
+          ) -> dict[str, tuple[str, int]] | None:
+    if p is None or p.kind != "dir":
+        return {}
+    if use_tree:
+        t = tree_entries(store, p.digest)
+        return None if t is None else _from_tree(t)
+    return _inline(p)
+
+
+def file_changes(store: LocalStore, old: Pointer | None, new: Pointer | None
+                 ) -> FileChanges | None:
+    """Files added/removed/modified between two folder versions: from the trees in the cache,
+    else from the pointers' inline ``entries``; None when neither side can tell. A folder
+    that appears or disappears counts all its files as added or removed."""
+    source = "tree"
+    a, b = _side(store, old, True), _side(store, new, True)
+    if a is None or b is None:
+        source = "entries"  # small folders list their files in the pointer itself
+        a, b = _side(store, old, False), _side(store, new, False)
+        if a is None or b is None:
+            return None
+    fc = FileChanges(source=source)
+    fc.added = sorted(set(b) - set(a))
+    fc.removed = sorted(set(a) - set(b))
+    fc.modified = sorted(p for p in set(a) & set(b) if a[p][0] != b[p][0])
+    fc.added_bytes = sum(b[p][1] for p in fc.added)
+    fc.removed_bytes = sum(a[p][1] for p in fc.removed)
+    fc.modified_bytes = sum(b[p][1] for p in fc.modified)
+    return fc
+
+
+def digest_changes(store: LocalStore, old: bytes, new: bytes) -> dict[str, Any]:
+    """What the cache can say about two digests known only by value (data lineage):
+    files changed when both are folders, bytes new when both are files."""
+    ta, tb = tree_entries(store, old), tree_entries(store, new)
+    if ta is not None and tb is not None:
+        fa, fb = _from_tree(ta), _from_tree(tb)
+        added = sorted(set(fb) - set(fa))
+        removed = sorted(set(fa) - set(fb))
+        modified = sorted(p for p in set(fa) & set(fb) if fa[p][0] != fb[p][0])
+        return {"kind": "dir", "files_added": len(added), "files_removed": len(removed),
+                "files_modified": len(modified),
+                "bytes_changed": sum(fb[p][1] for p in added + modified)
+                + sum(fa[p][1] for p in removed),
+                "old_size": sum(v[1] for v in fa.values()),
+                "new_size": sum(v[1] for v in fb.values())}
+    ca, cb = object_chunks(store, old), object_chunks(store, new)
+    if ca is not None and cb is not None:
+        have = {cid for cid, _ in ca}
+        return {"kind": "file", "old_size": sum(n for _, n in ca),
+                "new_size": sum(n for _, n in cb),
+                "new_bytes": sum(n for cid, n in dict(cb).items() if cid not in have)}
+    return {}
+
+
+# -- formats --------------------------------------------------------------------------
+
+def is_safetensors(name: str) -> bool:
+    return name.lower().endswith(".safetensors")
+
+
+def tensor_diff(store: LocalStore, old: Pointer, new: Pointer) -> Any:
+    """safetensors TensorDiff of two file versions, or None (not safetensors / not cached).
+
+    Headers are read through the content reader, and tensors whose bytes map to the same
+    chunks on both sides are known equal without reading them.
+    """
+    from ..versioning.safetensors_diff import diff_tensors, parse_header
+
+    if old.kind != "file" or new.kind != "file" or not (is_safetensors(old.path)
+                                                        and is_safetensors(new.path)):
+        return None
+    if store.locate(old.digest) is None or store.locate(new.digest) is None:
+        return None
+    ra = ContentReader(store, old.digest, old.size)
+    rb = ContentReader(store, new.digest, new.size)
+    ha, hb = parse_header(ra.read_at, old.size), parse_header(rb.read_at, new.size)
+    return diff_tensors(ha, hb, ra.read_at, rb.read_at,
+                        ranges_equal=lambda x, y, n: same_chunks(ra, rb, x, y, n))
+
+
+def table_diff(store: LocalStore, old_name: str, old_digest: bytes, old_size: int,
+               new_name: str, new_digest: bytes, new_size: int) -> Any:
+    """TableDiff (schema and rows) of two Parquet/CSV versions, or None."""
+    from ..versioning.tabular import detect_format, diff_tables, table_info
+
+    if store.locate(old_digest) is None or store.locate(new_digest) is None:
+        return None
+    infos = []
+    for name, digest, size in ((old_name, old_digest, old_size), (new_name, new_digest,
+                                                                 new_size)):
+        reader = ContentReader(store, digest, size)
+        fmt = detect_format(name, reader.read_at(0, 4))
+        if fmt is None:
+            return None
+        with reader.open() as f:
+            infos.append(table_info(f, fmt, delimiter="\t" if name.lower().endswith(".tsv")
+                                    else None))
+    return diff_tables(infos[0], infos[1])
+
+
+def is_table(name: str) -> bool:
+    from ..versioning.tabular import detect_format
+
+    return detect_format(name) is not None
+
+
+def format_details(store: LocalStore, old: Pointer, new: Pointer, files: FileChanges | None,
+                   notes: list[str], display: str) -> tuple[Any, Any, dict[str, Any]]:
+    """(tensor diff, table diff, {file in folder: table diff}) for two versions; problems
+    reading a format become notes, never failures of the whole report."""
+    from ..versioning.safetensors_diff import SafetensorsError
+    from ..versioning.tabular import TableError
+
+    tensors = table = None
+    inner: dict[str, Any] = {}
+    try:
+        tensors = tensor_diff(store, old, new)
+    except (SafetensorsError, CasError) as exc:
+        notes.append(f"{display}: cannot compare tensors ({exc})")
+    if old.kind == "file" and new.kind == "file" and is_table(new.path):
+        try:
+            table = table_diff(store, old.path, old.digest, old.size, new.path, new.digest,
+                               new.size)
+        except (TableError, CasError) as exc:
+            notes.append(f"{display}: cannot compare tables ({exc})")
+    if old.kind == "dir" and new.kind == "dir" and files is not None and files.modified:
+        ta, tb = tree_entries(store, old.digest), tree_entries(store, new.digest)
+        if ta is not None and tb is not None:
+            ea, eb = {e.path: e for e in ta}, {e.path: e for e in tb}
+            for name in [n for n in files.modified if is_table(n)][:MAX_DETAILED_FILES]:
+                a, b = ea[name], eb[name]
+                assert a.digest is not None and b.digest is not None
+                try:
+                    d = table_diff(store, name, a.digest, a.size, name, b.digest, b.size)
+                except (TableError, CasError) as exc:
+                    notes.append(f"{display}/{name}: cannot compare tables ({exc})")
+                    continue
+                if d is not None:
+                    inner[name] = d
+    return tensors, table, inner
