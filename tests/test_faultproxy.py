@@ -16,9 +16,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from tests.support.faultproxy import ALL_FAULTS, DEFAULT_FAULTS, FaultProxy
-from tests.support.s3 import (
+from support.faultproxy import ALL_FAULTS, DEFAULT_FAULTS, FaultProxy
+from support.s3 import (
     endpoint_address,
     fresh_bucket,
     s3_endpoint,
