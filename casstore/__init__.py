@@ -1,19 +1,35 @@
 """casstore: a content-addressed, chunk-deduplicated store for ML data and models.
 
 Library entry points (imported lazily so that ``import casstore`` stays fast):
-``casstore.Repo`` and the ``casstore.CasError`` hierarchy.
+``casstore.Repo``, ``casstore.open`` (read tracked content at any Git revision) and the
+``casstore.CasError`` hierarchy.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import CasError
+from .errors import (
+    CasError,
+    ConfigError,
+    CorruptObjectError,
+    LockTimeoutError,
+    NotARepoError,
+    ObjectMissingError,
+    PathError,
+    PointerError,
+    RemoteError,
+    UsageError,
+    WorkspaceConflictError,
+)
 
 __version__ = "0.1.0"
-__all__ = ["CasError", "Repo", "__version__"]
+__all__ = ["CasError", "ConfigError", "CorruptObjectError", "LockTimeoutError",
+           "NotARepoError", "ObjectMissingError", "PathError", "PointerError", "RemoteError",
+           "Repo", "UsageError", "WorkspaceConflictError", "__version__", "open"]
 
 if TYPE_CHECKING:
+    from .api import open
     from .repo import Repo
 
 
@@ -22,4 +38,8 @@ def __getattr__(name: str) -> Any:
         from .repo import Repo
 
         return Repo
+    if name == "open":
+        from .api import open
+
+        return open
     raise AttributeError(name)
