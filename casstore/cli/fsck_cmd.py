@@ -15,10 +15,21 @@ def fsck(
     repair: bool = typer.Option(False, "--repair",
                                 help="Re-index packs left unindexed by an interrupted command."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    remote: bool = typer.Option(False, "--remote", help="Check the default remote instead "
+                                "(downloads every pack)."),
+    remote_name: str = typer.Option(None, "--remote-name", "-r", metavar="NAME",
+                                    help="Check this remote (implies --remote)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=256,
+                             help="Parallel downloads for --remote."),
 ) -> None:
-    """Verify every object in the cache; exit 1 and name the damage if any."""
+    """Verify every object in the cache (or a remote); exit 1 and name the damage if any."""
     with open_repo() as repo:
-        res = repo.fsck(repair=repair)
+        if remote or remote_name:
+            from ..remote.fsck import remote_fsck
+
+            res = remote_fsck(repo, remote_name, repair=repair, jobs=jobs)
+        else:
+            res = repo.fsck(repair=repair)
     if json_out:
         print_json({**res.to_dict(), "ok": res.ok})
     else:

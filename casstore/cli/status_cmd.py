@@ -12,10 +12,18 @@ from .output import open_repo, print_json, say
 def status(
     targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    remote: bool = typer.Option(False, "--remote", help="Also compare with the default remote "
+                                "('not pushed', 'not on remote')."),
+    remote_name: str = typer.Option(None, "--remote-name", "-r", metavar="NAME",
+                                    help="Compare with this remote (implies --remote)."),
 ) -> None:
-    """Show tracked data that is modified, missing, or not in the cache."""
+    """Show tracked data that is modified, missing, or not in the cache (or the remote)."""
     with open_repo() as repo:
         entries = repo.status(targets or None)
+        if remote or remote_name:
+            from ..remote.status import mark_remote_states
+
+            mark_remote_states(repo, entries, remote_name)
     if json_out:
         print_json({"entries": [e.to_dict() for e in entries],
                     "clean": all(e.clean for e in entries)})

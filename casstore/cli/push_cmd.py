@@ -1,0 +1,46 @@
+"""cas push"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .app import app
+from .output import human_bytes, open_repo, print_json, say
+
+JOBS_HELP = "Parallel transfers (default 8)."
+
+
+@app.command()
+def push(
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    remote: str = typer.Option(None, "--remote", "-r", help="Remote name (default: core.remote)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=256, help=JOBS_HELP),
+    rev: list[str] = typer.Option(None, "--rev", help="Also push data of this Git revision."),
+    all_branches: bool = typer.Option(False, "--all-branches", "-a",
+                                      help="Also push data of every branch head."),
+    all_tags: bool = typer.Option(False, "--all-tags", "-T", help="Also push tagged data."),
+    all_commits: bool = typer.Option(False, "--all-commits", "-A",
+                                     help="Also push data of every commit."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Upload the data the pointers need and the remote lacks."""
+    from ..remote.push import push as do_push
+
+    with open_repo() as repo:
+        res = do_push(repo, remote, targets or None, jobs=jobs, revs=rev or (),
+                      all_branches=all_branches, all_tags=all_tags, all_commits=all_commits)
+    if json_out:
+        print_json(res.to_dict())
+    else:
+        if res.objects_sent:
+            packs = res.packs_uploaded + res.packs_repacked
+            say(f"pushed {res.objects_sent} objects in {packs} pack(s), "
+                f"{human_bytes(res.bytes_uploaded)} to '{res.remote}'")
+        else:
+            say(f"Everything is on '{res.remote}' ({res.objects_needed} objects).")
+        for m in res.missing:
+            print(f"cas: error: {m}", file=sys.stderr)
+    if res.missing:
+        raise typer.Exit(1)
