@@ -1,0 +1,87 @@
+"""cas install / cas uninstall, and the plumbing Git calls: cas hook, cas textconv."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .app import app
+from .output import open_repo, print_json, say, warn
+
+
+@app.command()
+def install(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Add Git hooks (data follows checkout/merge, push sends data, commit warns about
+    un-added changes), the readable diff of *.cas files and the pointer merge driver."""
+    from ..githooks import install as do_install
+
+    with open_repo() as repo:
+        res = do_install(repo)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    say(f"installed hooks in {res.hooks_dir}: {', '.join(res.hooks)}")
+    if res.chained:
+        say(f"kept your existing hooks and run them after ours: {', '.join(res.chained)}")
+    say("configured the 'cas' diff and merge drivers in .git/config")
+    if res.gitattributes:
+        say("added '*.cas diff=cas merge=cas' to .gitattributes; commit it so every clone "
+            "uses it")
+
+
+@app.command()
+def uninstall(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Remove what 'cas install' added to the hooks and Git config (your hooks stay)."""
+    from ..githooks import uninstall as do_uninstall
+
+    with open_repo() as repo:
+        res = do_uninstall(repo)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    if res.hooks or res.config:
+        say(f"removed casstore from hooks: {', '.join(res.hooks) or 'none'}; "
+            f"git config entries removed: {len(res.config)}")
+    else:
+        say("casstore was not installed here")
+
+
+@app.command(hidden=True)
+def hook(
+    name: str = typer.Argument(..., help="The Git hook being run."),
+    args: list[str] = typer.Argument(None, help="The hook's arguments from Git."),
+) -> None:
+    """Run the casstore part of a Git hook (called by the hooks 'cas install' writes)."""
+    from ..errors import NotARepoError
+    from ..githooks import run_hook
+
+    try:
+        repo = open_repo()
+    except NotARepoError:
+        return  # e.g. a branch from before casstore was set up: nothing to do
+    with repo:
+        rc = run_hook(repo, name, list(args or []), lambda m: warn(f"cas {name}: {m}"))
+    if rc:
+        raise typer.Exit(rc)
+
+
+@app.command(hidden=True)
+def textconv(path: str = typer.Argument(..., help="A pointer file (Git passes a temp copy).")
+             ) -> None:
+    """Print a readable summary of a pointer file (Git's diff driver for *.cas)."""
+    from ..errors import CasError
+    from ..repo import Repo
+    from ..textconv import summarize
+
+    with open(path, "rb") as f:
+        text = f.read(1 << 20).decode("utf-8", "replace")
+    try:
+        repo: Repo | None = Repo(".")
+    except CasError:
+        repo = None
+    try:
+        sys.stdout.write(summarize(text, path, repo))
+    finally:
+        if repo is not None:
+            repo.close()
