@@ -10,6 +10,7 @@ from . import (  # noqa: F401 - importing registers the commands
     checkout_cmd,
     compare_cmd,
     diff_cmd,
+    fetch_cmd,
     fsck_cmd,
     gc_cmd,
     init_cmd,
@@ -17,6 +18,9 @@ from . import (  # noqa: F401 - importing registers the commands
     log_cmd,
     ls_cmd,
     merge_cmd,
+    pull_cmd,
+    push_cmd,
+    remote_cmd,
     status_cmd,
     version_cmd,
 )
