@@ -118,6 +118,10 @@ def parse_pointer_text(text: str, name: str) -> Pointer:
         data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader subclass
     except PointerError as exc:
         raise PointerError(f"{name}: {exc}") from None
+    except RecursionError:
+        # PyYAML composes recursively: thousands of nested brackets exhaust the stack.
+        raise PointerError(f"{name} is nested too deeply to be a pointer file; restore it "
+                           "from Git") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -146,12 +150,19 @@ def _count(data: dict[str, Any], key: str, name: str) -> int | None:
     return v
 
 
+RESERVED_NAMES = (".git", ".cas")  # restoring data there would rewrite Git's or our metadata
+
+
 def check_data_name(path: str, name: str) -> str:
-    """A pointer's ``path`` names a sibling: no folders, no '..', nothing absolute."""
+    """A pointer's ``path`` names a sibling: no folders, no '..', nothing absolute, and
+    neither Git's or casstore's metadata folder nor a pointer file."""
     if not path or path in (".", "..") or "/" in path or "\\" in path or "\x00" in path \
             or os.path.isabs(path):
         raise PointerError(f"{name}: path {path!r:.80} must name an entry beside the pointer "
                            "(no '/', '..' or absolute paths)")
+    if path.lower() in RESERVED_NAMES or path.endswith(SUFFIX):
+        raise PointerError(f"{name}: path {path!r:.80} names a metadata folder or a pointer "
+                           "file, which tracked data may not replace")
     return path
 
 

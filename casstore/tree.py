@@ -39,6 +39,10 @@ def check_rel_path(path: str) -> str:
     for part in path.split("/"):
         if part in ("", ".", ".."):
             raise ValueError(f"unsafe path {path!r:.80}")
+        if part.lower() == ".git":
+            # A restored .git folder is a repository whose config and hooks Git (and any
+            # shell prompt calling it) would run: Git itself refuses such tree entries.
+            raise ValueError(f"path {path!r:.80} has a '.git' component")
     return path
 
 

@@ -15,7 +15,7 @@ from ..pointer import SUFFIX, Pointer, pointer_path_for
 from ..results import AddedItem, AddResult
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
-from ..tree import TreeEntry, tree_digest
+from ..tree import TreeEntry, check_rel_path, tree_digest
 from ..workspace import find_pointers, scan_dir
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ def _sha256(path: Path) -> str:
 def _previous(ptr_path: Path, repo: Repo) -> Pointer | None:
     if not ptr_path.exists():
         return None
+    from ..versioning.conflict import conflict_message, find_conflict_markers
+
+    if find_conflict_markers(ptr_path.read_text(encoding="utf-8", errors="replace")):
+        # Overwriting would silently drop one side's version and metrics: a person decides.
+        raise PointerError(conflict_message(repo.rel(ptr_path)))
     try:
         return repo.load_pointer(ptr_path)
     except PointerError:
@@ -148,6 +153,13 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
              want_sha: bool) -> Pointer:
     shown = repo.rel(p)
     files, empty_dirs = scan_dir(p, shown)
+    for rel in [f.rel for f in files] + empty_dirs:
+        try:
+            check_rel_path(rel)
+        except ValueError:
+            raise PathError(f"{shown}/{rel} is inside a '.git' folder; casstore does not track "
+                            "Git repositories inside data (checkout would refuse to restore "
+                            "them): remove or move it") from None
     total = sum(f.st.st_size for f in files)
     entries: list[TreeEntry] = []
     with repo.reporter.progress(f"adding {shown}/", total) as bar:

@@ -84,18 +84,25 @@ def checkout(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
     with repo.cache.lock(shared=True):
         try:
             for ptr_path in repo.pointer_files(targets):
+                shown = repo.rel(ptr_path)
                 try:
                     ptr = repo.load_pointer(ptr_path)
                     data = data_path_for(ptr_path, ptr)
+                    shown = repo.rel(data)
                     if ptr.kind == "file":
                         _checkout_file(repo, ptr, data, force, res)
                     else:
                         _checkout_dir(repo, ptr, data, force, res)
                 except CasError as exc:
-                    res.failed.append(str(exc))
+                    res.failed.append(_naming(shown, str(exc)))
         finally:
             repo.stat_cache.flush()
     return res
+
+
+def _naming(shown: str, msg: str) -> str:
+    """Errors from deep inside (a damaged chunk, an unreadable index) name the tracked path."""
+    return msg if shown in msg else f"{shown}: {msg}"
 
 
 def _missing_msg(shown: str) -> str:

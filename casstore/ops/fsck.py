@@ -16,6 +16,7 @@ from ..hashing import digest_bytes
 from ..recipe import decode_recipe
 from ..reporting import SILENT, Reporter
 from ..results import FsckResult
+from ..store.index import Index
 from ..store.local import LocalStore
 from ..store.objects import ObjectType, decompress
 from ..tree import decode_tree
@@ -61,6 +62,8 @@ def fsck(store: LocalStore, *, repair: bool = False, reporter: Reporter = SILENT
                     else:
                         res.warnings.append(f"pack {name}: not indexed (left by an interrupted "
                                             "command); 'cas fsck --repair' re-indexes it")
+                else:
+                    _check_index_rows(index, name, entries, res)
                 _check_objects(store, name, entries, res, index)
                 bar.advance(size)
         leftovers = list(store.tmp_dir.glob("*")) if store.tmp_dir.is_dir() else []
@@ -68,6 +71,23 @@ def fsck(store: LocalStore, *, repair: bool = False, reporter: Reporter = SILENT
             res.warnings.append(f"{len(leftovers)} temporary file(s) from interrupted commands "
                                 "in the cache; 'cas gc' removes them")
     return res
+
+
+def _check_index_rows(index: Index, name: str, entries: np.ndarray, res: FsckResult) -> None:
+    """Every index row naming this pack must match an entry of the pack's own trailer, so a
+    damaged or crafted index cannot send readers to the wrong bytes."""
+    cols = ("type", "codec", "raw_length", "offset", "length")
+    truth = {(e["id"].tobytes(), *(int(e[c]) for c in cols)) for e in entries}
+    rows = index.entries_for_pack(index.packs.index(name))
+    ids = index.ids()
+    bad = [r for r in rows
+           if (ids[r].tobytes(), *(int(getattr(index, c)[r]) for c in cols)) not in truth]
+    for r in bad[:20]:
+        res.damaged.append(f"index entry for object {ids[r].tobytes().hex()} in pack {name}: "
+                           "does not match the pack's trailer (damaged index: move the "
+                           "index folder away, then 'cas fsck --repair' rebuilds it)")
+    if len(bad) > 20:
+        res.damaged.append(f"pack {name}: {len(bad) - 20} more mismatched index entries")
 
 
 def _check_objects(store: LocalStore, name: str, entries: np.ndarray, res: FsckResult,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +45,7 @@ class LocalStore:
         self.notify = notify
         self._index: Index | None = None
         self._fds: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}
 
     # layout -------------------------------------------------------------------------
     @property
@@ -126,7 +129,16 @@ class LocalStore:
         return fd
 
     def read_raw(self, loc: Location) -> bytes:
-        data = os.pread(self._fd(loc.pack), loc.length, loc.offset)
+        fd = self._fd(loc.pack)
+        # Bounds come from index files, which may be damaged or crafted: check them against
+        # the (immutable) pack's size before pread allocates ``length`` bytes.
+        size = self._sizes.get(loc.pack)
+        if size is None:
+            size = self._sizes[loc.pack] = os.fstat(fd).st_size
+        if loc.offset < 0 or loc.length < 0 or loc.offset + loc.length > size:
+            raise CorruptObjectError(f"index entry points past the end of pack {loc.pack}; "
+                                     "run 'cas fsck'")
+        data = os.pread(fd, loc.length, loc.offset)
         if len(data) != loc.length:
             raise CorruptObjectError(f"pack {loc.pack} is truncated")
         return data
@@ -147,6 +159,7 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds.clear()
+        self._sizes.clear()
 
     # writing ------------------------------------------------------------------------
     def writer(self, target_size: int = PACK_TARGET) -> PackWriter:
@@ -160,14 +173,16 @@ class LocalStore:
         os.replace(tmp, dest)
         if self.fsync:
             fsync_dir(dest.parent)
-        self.write_index([name], np.zeros(len(entries), np.uint32), entries, name)
+        self.write_index([name], np.zeros(len(entries), np.uint32), entries, name,
+                         invalidate=False)
 
     def write_index(self, packs: list[str], rows: np.ndarray, entries: np.ndarray,
-                    name: str | None = None) -> Path:
+                    name: str | None = None, *, invalidate: bool = True) -> Path:
         data = encode_index(packs, rows, entries)
         path = self.index_dir / f"{name or digest_bytes(data).hex()}.idx"
         atomic_write_bytes(path, data, fsync=self.fsync)
-        self._index = None
+        if invalidate:
+            self._index = None
         return path
 
     def read_trailer(self, name: str) -> np.ndarray:
@@ -203,8 +218,18 @@ class LocalStore:
         return True
 
 
+_OPEN, _DATA, _CLOSE, _STOP = range(4)
+
+
 class PackWriter:
-    """Appends objects to packs of about ``target_size`` bytes; use as a context manager."""
+    """Appends objects to packs of about ``target_size`` bytes; use as a context manager.
+
+    The caller's thread decides what goes where (dedup, offsets, pack boundaries); a
+    background thread does the file writes, pack hashing and fsync, which release the GIL,
+    so chunking and hashing the next bytes overlaps with writing the previous ones.
+    """
+
+    QUEUE_ITEMS = 256  # bounds memory in flight to ~16 MiB of 64 KiB chunks
 
     def __init__(self, store: LocalStore, target_size: int) -> None:
         self.store = store
@@ -212,11 +237,13 @@ class PackWriter:
         self.written: set[bytes] = set()
         self.bytes_written = 0
         self.packs: list[str] = []
-        self._f: object | None = None
-        self._tmp: Path | None = None
-        self._hash = xxhash.xxh3_128()
+        self._open_pack = False
         self._pos = 0
         self._rows: list[tuple[bytes, int, int, int, int, int]] = []
+        self._queue: queue.Queue[tuple[int, object]] = queue.Queue(self.QUEUE_ITEMS)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._tmp: Path | None = None
 
     def __enter__(self) -> PackWriter:
         return self
@@ -230,18 +257,15 @@ class PackWriter:
     def has(self, oid: bytes) -> bool:
         return oid in self.written or self.store.has(oid)
 
-    def _open(self) -> None:
-        self._tmp = self.store.tmp_dir / f"{uuid.uuid4().hex}.pack.tmp"
-        self._f = open(self._tmp, "wb")
-        self._hash = xxhash.xxh3_128()
-        self._pos = 0
-        self._rows = []
-        self._write(MAGIC)
-
-    def _write(self, data: bytes | memoryview) -> None:
-        self._f.write(data)  # type: ignore[attr-defined]
-        self._hash.update(data)
-        self._pos += len(data)
+    # caller's side -------------------------------------------------------------------
+    def _send(self, op: int, arg: object = None) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="cas-pack-writer",
+                                            daemon=True)
+            self._thread.start()
+        self._queue.put((op, arg))
 
     def put(self, oid: bytes, otype: ObjectType, data: bytes | memoryview,
             codec: Codec = Codec.NONE) -> bool:
@@ -257,39 +281,93 @@ class PackWriter:
     def put_stored(self, oid: bytes, otype: int, codec: int, raw_length: int,
                    stored: bytes | memoryview) -> None:
         """Append already-encoded bytes as they are (repacking, downloads); no dedup check."""
-        if self._f is None:
-            self._open()
+        if not self._open_pack:
+            self._pos = len(MAGIC)
+            self._rows = []
+            self._open_pack = True
+            self._send(_OPEN)
         self._rows.append((oid, int(otype), int(codec), raw_length, self._pos, len(stored)))
-        self._write(stored)
+        # The caller may reuse its buffer as soon as we return: hand the thread a copy.
+        self._send(_DATA, stored if isinstance(stored, bytes) else bytes(stored))
+        self._pos += len(stored)
         self.written.add(oid)
         self.bytes_written += len(stored)
         if self._pos >= self.target_size:
-            self.flush()
+            self._close_pack()
+
+    def _close_pack(self) -> None:
+        if self._open_pack:
+            self._send(_CLOSE, np.array(self._rows, dtype=ENTRY_DTYPE))
+            self._open_pack = False
 
     def flush(self) -> None:
-        """Finish the open pack, if any: trailer, fsync, rename, index."""
-        if self._f is None:
-            return
-        entries = np.array(self._rows, dtype=ENTRY_DTYPE)
-        self._write(encode_trailer(entries))
-        f = self._f
-        f.flush()  # type: ignore[attr-defined]
-        if self.store.fsync:
-            os.fsync(f.fileno())  # type: ignore[attr-defined]
-        f.close()  # type: ignore[attr-defined]
-        self._f = None
-        name = self._hash.hexdigest()
-        assert self._tmp is not None
-        self.store.commit_pack(self._tmp, name, entries)
-        self.packs.append(name)
+        """Finish the open pack and wait until every pack is renamed and indexed."""
+        self._close_pack()
+        if self._thread is not None:
+            self._queue.put((_STOP, None))
+            self._thread.join()
+            self._thread = None
+            self.store.invalidate()
+        if self._error is not None:
+            raise self._error
 
     def abort(self) -> None:
-        if self._f is not None:
-            self._f.close()  # type: ignore[attr-defined]
-            self._f = None
-            if self._tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(self._tmp)
+        """Stop writing; the unfinished pack's temp file is removed."""
+        self._open_pack = False
+        if self._thread is not None:
+            self._error = self._error or _Aborted()
+            self._queue.put((_STOP, None))
+            self._thread.join()
+            self._thread = None
+        self.store.invalidate()
+
+    # writer thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        f = None
+        h = xxhash.xxh3_128()
+        while True:
+            op, arg = self._queue.get()
+            if op == _STOP:
+                break
+            if self._error is not None:
+                continue  # drain so the caller never blocks on a full queue
+            try:
+                if op == _OPEN:
+                    self._tmp = self.store.tmp_dir / f"{uuid.uuid4().hex}.pack.tmp"
+                    f = open(self._tmp, "wb")
+                    h = xxhash.xxh3_128()
+                    f.write(MAGIC)
+                    h.update(MAGIC)
+                elif op == _DATA:
+                    f.write(arg)  # type: ignore[union-attr,arg-type]
+                    h.update(arg)  # type: ignore[arg-type]
+                elif op == _CLOSE:
+                    entries: np.ndarray = arg  # type: ignore[assignment]
+                    trailer = encode_trailer(entries)
+                    f.write(trailer)  # type: ignore[union-attr]
+                    h.update(trailer)
+                    f.flush()  # type: ignore[union-attr]
+                    if self.store.fsync:
+                        os.fsync(f.fileno())  # type: ignore[union-attr]
+                    f.close()  # type: ignore[union-attr]
+                    f = None
+                    name = h.hexdigest()
+                    assert self._tmp is not None
+                    self.store.commit_pack(self._tmp, name, entries)
+                    self._tmp = None
+                    self.packs.append(name)
+            except BaseException as exc:  # re-raised in the caller's thread
+                self._error = exc
+        if f is not None:
+            f.close()
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+
+class _Aborted(Exception):
+    pass
 
 
 def iter_pack_objects(store: LocalStore, name: str) -> Iterator[tuple[bytes, int, bytes]]:
