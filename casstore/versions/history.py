@@ -43,22 +43,23 @@ def has_commits(root: Path) -> bool:
     return bool(out.strip())
 
 
-def _log(root: Path, pointer_rel: str, rev: str) -> list[tuple[str, str, str]]:
-    """(commit, date, path at that commit) for every commit of ``rev`` touching the pointer,
-    newest first. Renames are followed, so older entries may carry older names."""
-    raw = git(root, "-c", "core.quotepath=off", "log", "--follow", "--format=%x1e%H %cI",
+def _log(root: Path, pointer_rel: str, rev: str) -> list[tuple[str, str, list[str]]]:
+    """(commit, date, candidate paths) for every commit of ``rev`` that changed the pointer,
+    newest first.
+
+    ``git log --follow`` finds the names the pointer had (renames), but it skips merge
+    commits, and a merge that resolved a conflict records a state of its own. So a second
+    plain ``git log`` over all those names lists the commits, merges included.
+    """
+    raw = git(root, "-c", "core.quotepath=off", "log", "--follow", "--format=",
               "--name-only", rev, "--", pointer_rel).decode("utf-8", "surrogateescape")
-    out: list[tuple[str, str, str]] = []
-    current = pointer_rel
-    for rec in raw.split("\x1e"):
-        lines = [ln for ln in rec.splitlines() if ln.strip()]
-        if not lines:
-            continue
-        commit, _, date = lines[0].partition(" ")
-        # A merge lists no names; it keeps the name its newer neighbour had.
-        if len(lines) > 1:
-            current = lines[-1]
-        out.append((commit, date, current))
+    names = list(dict.fromkeys([pointer_rel] + [ln for ln in raw.splitlines() if ln.strip()]))
+    raw = git(root, "log", "--format=%H %cI", rev, "--", *names).decode()
+    out = []
+    for line in raw.splitlines():
+        commit, _, date = line.partition(" ")
+        if commit:
+            out.append((commit, date, names))
     return out
 
 
@@ -114,11 +115,13 @@ def pointer_history(root: Path, pointer_rel: str, *, rev: str = "HEAD",
     if not has_commits(root):
         return out
     commits = _log(root, pointer_rel, rev)
-    blobs = cat_files(root, [f"{c}:{p}" for c, _, p in commits])
-    for commit, date, path in commits:
-        data = blobs.get(f"{commit}:{path}")
-        if data is None:
+    blobs = cat_files(root, [f"{c}:{p}" for c, _, names in commits for p in names])
+    for commit, date, names in commits:
+        # The newest name that exists in the commit is the pointer's name there.
+        path = next((p for p in names if blobs.get(f"{commit}:{p}") is not None), None)
+        if path is None:
             continue  # the pointer was deleted in this commit
+        data = blobs[f"{commit}:{path}"]
         try:
             ptr = parse_blob(data, f"{path} at {commit[:10]}")
         except PointerError as exc:
