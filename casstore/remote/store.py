@@ -77,10 +77,17 @@ class RemoteStore:
         return self.remote.key("index", f"{name}.idx")
 
     # listing --------------------------------------------------------------------------
+    def _fresh(self, key: str) -> str:
+        """Drop the file system's cached listing of ``key``: another client may have
+        written since."""
+        with contextlib.suppress(Exception):
+            self.remote.fs.invalidate_cache(key)
+        return key
+
     def _ls_names(self, sub: str, suffix: str) -> list[str]:
         try:
             rows = self.remote.call(f"listing {sub}/", self.remote.fs.ls,
-                                    self.remote.key(sub), detail=False)
+                                    self._fresh(self.remote.key(sub)), detail=False)
         except FileNotFoundError:
             return []  # a new, empty remote
         out = []
@@ -98,7 +105,7 @@ class RemoteStore:
         """Every pack object on the remote with size and age (one recursive listing)."""
         try:
             found = self.remote.call("listing packs/", self.remote.fs.find,
-                                     self.remote.key("packs"), detail=True)
+                                     self._fresh(self.remote.key("packs")), detail=True)
         except FileNotFoundError:
             return {}
         out = {}
@@ -112,7 +119,7 @@ class RemoteStore:
     def list_tmp(self) -> dict[str, PackInfo]:
         try:
             found = self.remote.call("listing tmp/", self.remote.fs.find,
-                                     self.remote.key("tmp"), detail=True)
+                                     self._fresh(self.remote.key("tmp")), detail=True)
         except FileNotFoundError:
             return {}
         return {str(p): PackInfo(str(p), int(i.get("size") or 0), modified_time(i))
