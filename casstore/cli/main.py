@@ -13,6 +13,8 @@ from . import (  # noqa: F401 - importing registers the commands
     fetch_cmd,
     fsck_cmd,
     gc_cmd,
+    get_cmd,
+    import_cmd,
     init_cmd,
     install_cmd,
     log_cmd,

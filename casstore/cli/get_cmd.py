@@ -1,0 +1,43 @@
+"""cas get: download an artifact tracked in another Git repository."""
+
+from __future__ import annotations
+
+import typer
+
+from .app import app
+from .output import CliReporter, human_bytes, print_json, say
+
+
+@app.command()
+def get(
+    url: str = typer.Argument(..., help="The other repository: a local folder or a Git URL."),
+    path: str = typer.Argument(..., help="A tracked file or folder there (or a path inside a "
+                                         "tracked folder)."),
+    rev: str = typer.Option(None, "--rev", help="Branch, tag or commit (default: its "
+                                                "default branch)."),
+    out: str = typer.Option(None, "-o", "--out", help="Where to write it (default: its name "
+                                                      "in the current folder)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace OUT if it exists."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Download a tracked artifact from another repository as a plain copy (not tracked
+    here; use 'cas import' to track it)."""
+    from ..errors import NotARepoError
+    from ..importing import get as do_get
+    from ..repo import Repo
+
+    try:
+        here: Repo | None = Repo(".", reporter=CliReporter())
+    except NotARepoError:
+        here = None
+    try:
+        res = do_get(url, path, rev=rev, out=out, force=force, repo=here)
+    finally:
+        if here is not None:
+            here.close()
+    if json_out:
+        print_json(res.to_dict())
+        return
+    what = f"{res.files} files, " if res.kind == "dir" else ""
+    say(f"downloaded {res.path} ({what}{human_bytes(res.size)}) from {url} at "
+        f"{res.source['rev']} ({res.source['commit'][:10]})")
