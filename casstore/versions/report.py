@@ -196,7 +196,7 @@ def diff_text(r: DiffResult) -> str:
                 lines.append(f"  param {p.name}: {metacmp.fmt_value(p.old)} -> "
                              f"{metacmp.fmt_value(p.new)}")
         if e.tensors:
-            lines += _indent(safetensors_diff.render_text(e.tensors), "    ")
+            lines += _indent(safetensors_diff.render_text(e.tensors))
         if e.table:
             lines += _indent(tabular.render_text(e.table), "    ")
         for name, t in e.tables.items():
@@ -228,7 +228,9 @@ def diff_markdown(r: DiffResult) -> str:
         new_bytes = human_bytes(e.new_bytes) if e.new_bytes is not None else ""
         out.append(f"| {name} | {_md(change)} | {_size_change(e.old_size, e.new_size)} | "
                    f"{new_bytes} | {_md(_version_change(e))} |")
-    out += ["", f"{r.unchanged} artifacts unchanged.", ""]
+    out += [""]
+    if r.unchanged:
+        out += [f"{r.unchanged} other tracked artifact(s) unchanged.", ""]
     for e in r.entries:
         body: list[str] = []
         if e.files and e.files.count:
@@ -246,7 +248,8 @@ def diff_markdown(r: DiffResult) -> str:
             body += [f"`{_md(e.path)}/{_md(name)}`", ""]
             body += tabular.render_markdown(t).rstrip().splitlines() + [""]
         if body:
-            out += [f"<details><summary><code>{_html(e.path)}</code>: {e.status}</summary>",
+            name = _html(e.path) + ("/" if e.kind == "dir" else "")
+            out += [f"<details><summary><code>{name}</code>: {e.status}</summary>",
                     "", *body, "</details>", ""]
     out += [f"> {_md(n)}" for n in r.notes]
     return "\n".join(out).rstrip() + "\n"
