@@ -224,7 +224,8 @@ def uninstall(repo: Repo) -> InstallResult:
 
 def run_hook(repo: Repo, name: str, args: list[str], warn: Any) -> int:
     """Do what hook ``name`` is for; ``warn(text)`` prints a warning. Returns the exit code:
-    only a failed pre-push blocks Git (a push without its data would break clones)."""
+    only pre-push can block Git (a push without its data would break other clones); a
+    failed upload raises, which the hook turns into a non-zero exit too."""
     if name in ("post-checkout", "post-merge"):
         res = repo.checkout()
         for msg in res.failed:
@@ -237,13 +238,10 @@ def run_hook(repo: Repo, name: str, args: list[str], warn: Any) -> int:
                      f"'git add {e.pointer}' to commit the new content")
         return 0
     if name == "pre-push":
-        remote = repo.config.get("core.remote")
-        push = getattr(repo, "push", None)
-        if not remote:
+        if not repo.config.get("core.remote"):
             return 0
-        if push is None:
-            warn("a default remote is configured but this casstore cannot push; upgrade it")
-            return 1
-        push()
-        return 0
+        res = repo.push()
+        for msg in res.missing:
+            warn(f"{msg}; the push is stopped so that no commit names data nobody has")
+        return 1 if res.missing else 0
     raise CasError(f"unknown hook {name!r}; expected one of {', '.join(HOOKS)}")

@@ -23,9 +23,11 @@ from .store.local import LocalStore
 from .workspace import find_pointers
 
 if TYPE_CHECKING:
+    from .api import CasFile
     from .ops.compare import CompareResult
     from .ops.diff import DiffResult
     from .ops.version import LogEntry, VersionResult
+    from .remote.results import FetchResult, PullResult, PushResult
     from .results import AddResult, CheckoutResult, FsckResult, GcResult, LsEntry, StatusEntry
 
 CAS_DIR = ".cas"
@@ -241,6 +243,38 @@ class Repo:
         from .ops.diff import diff
 
         return diff(self, rev_a, rev_b)
+
+    def push(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
+             jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
+             all_tags: bool = False, all_commits: bool = False) -> PushResult:
+        """Upload the data the pointers need that ``remote`` (default remote) lacks."""
+        from .remote.push import push
+
+        return push(self, remote, targets, jobs=jobs, revs=revs, all_branches=all_branches,
+                    all_tags=all_tags, all_commits=all_commits)
+
+    def fetch(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
+              jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
+              all_tags: bool = False, all_commits: bool = False) -> FetchResult:
+        """Download into the cache the data the pointers need that it lacks."""
+        from .remote.fetch import fetch
+
+        return fetch(self, remote, targets, jobs=jobs, revs=revs, all_branches=all_branches,
+                     all_tags=all_tags, all_commits=all_commits)
+
+    def pull(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
+             jobs: int | None = None, force: bool = False) -> PullResult:
+        """Fetch, then check out the pointers."""
+        from .remote.fetch import pull
+
+        return pull(self, remote, targets, jobs=jobs, force=force)
+
+    def open(self, path: str | os.PathLike[str], rev: str | None = None, *,
+             remote: str | None = None) -> CasFile:
+        """A seekable binary file over tracked content (see ``casstore.open``)."""
+        from .api import open as open_
+
+        return open_(path, rev, repo=self, remote=remote)
 
     def info(self) -> dict[str, Any]:
         return {"root": str(self.root), "cache": str(self.cache.root)}

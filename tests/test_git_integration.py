@@ -7,7 +7,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from conftest import git, git_env, write_random
+from conftest import git, git_env, run_cas, write_random
 
 
 def _hook(repo: Path, name: str) -> Path:
@@ -177,3 +177,25 @@ def test_cas_merge_resolves_a_conflict_left_by_plain_git(repo: Path, cas) -> Non
     git(repo, "add", "data.cas")
     git(repo, "commit", "-q", "--no-edit")
     assert cas("status", "--json").stdout.count('"states": []') == 1
+
+
+def test_git_push_sends_the_data_to_the_default_remote(repo: Path, cas, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    cas("remote", "add", "storage", str(store), "--default")
+    _base(repo, cas)
+    model = write_random(repo / "model.bin", 300_000, seed=1)
+    cas("add", "model.bin")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "v1")
+    assert not list(store.rglob("*.pack"))
+    res = _git_run(repo, "push", "-q", "origin", "main")
+    assert res.returncode == 0, res.stderr
+    assert list(store.rglob("*.pack"))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    run_cas(clone, "pull")
+    assert (clone / "model.bin").read_bytes() == model
