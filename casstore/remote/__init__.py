@@ -9,3 +9,13 @@ status   'not pushed' / 'not on remote' states for cas status --remote
 gc       deletion of unreferenced remote packs past a grace period
 fsck     verification of every remote pack and index
 """
+
+
+def _register() -> None:
+    from ..sources import register_backend_factory
+    from .backend import backend_factory
+
+    register_backend_factory(backend_factory)
+
+
+_register()

@@ -146,5 +146,8 @@ def open_remote(spec: RemoteSpec, base: Path) -> Remote:
         raise RemoteError(redact(
             f"remote '{spec.name}': an option is not understood by the '{protocol}' file "
             f"system ({short(exc)}); see 'cas remote list'", spec.secrets())) from None
+    except Exception as exc:  # noqa: BLE001 - third-party constructors raise anything
+        raise RemoteError(redact(f"remote '{spec.name}': cannot open {spec.shown()} "
+                                 f"({short(exc)})", spec.secrets())) from None
     proto = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
     return Remote(spec, fs, path.rstrip("/"), str(proto))

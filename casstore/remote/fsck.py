@@ -99,6 +99,7 @@ def _check_pack(blob: bytes, name: str, rindex: Index, is_indexed: bool
                 problems.append(f"pack {name}: {bad} index entries disagree with its trailer")
         if n_indexed > len(entries):
             problems.append(f"pack {name}: the index lists more objects than the pack holds")
+    own: set[bytes] | None = None
     for e in entries:
         oid = e["id"].tobytes()
         otype = int(e["type"])
@@ -108,7 +109,12 @@ def _check_pack(blob: bytes, name: str, rindex: Index, is_indexed: bool
             data = decompress(raw, int(e["codec"]), int(e["raw_length"]))
             if otype == ObjectType.RECIPE:
                 rows = decode_recipe(data)
-                have = rindex.contains_many(np.ascontiguousarray(rows["id"]))
+                ids = np.ascontiguousarray(rows["id"])
+                have = rindex.contains_many(ids)
+                if not bool(have.all()):
+                    # Chunks in this very pack count too (it may not be indexed yet).
+                    own = own if own is not None else set(entries["id"].tolist())
+                    have |= np.array([x in own for x in ids.tolist()], dtype=bool)
                 if not bool(have.all()):
                     problems.append(f"recipe {oid.hex()} in pack {name}: "
                                     f"{int((~have).sum())} chunk(s) missing on the remote")
