@@ -17,6 +17,7 @@ from fsspec.spec import AbstractFileSystem
 
 from .api import CasFile, open_entry, source_for
 from .errors import PathError
+from .gitutil import resolve_rev
 from .repo import Repo
 from .view import Entry, TrackedView, normalize
 
@@ -48,12 +49,13 @@ class CasFileSystem(AbstractFileSystem):
         return normalize(path)
 
     def view(self) -> TrackedView:
-        """The tracked content this filesystem shows (re-read for the working tree)."""
-        if self.rev is None or self._view is None:
-            view = TrackedView(self.repo, self.rev, source=self.source)
-            if self.rev is None:
-                return view
-            self._view = view
+        """The tracked content this filesystem shows: the working tree's pointers read
+        afresh, or the revision's, re-resolved so that a branch that moved is followed."""
+        if self.rev is None:
+            return TrackedView(self.repo, None, source=self.source)
+        commit = resolve_rev(self.repo.root, self.rev)
+        if self._view is None or self._view.commit != commit:
+            self._view = TrackedView(self.repo, commit, source=self.source)
         return self._view
 
     def _entry(self, path: str) -> Entry:

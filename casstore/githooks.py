@@ -222,12 +222,30 @@ def uninstall(repo: Repo) -> InstallResult:
     return res
 
 
+def _has_remote(repo: Repo) -> bool:
+    from .remote.config import remotes
+
+    try:
+        return bool(repo.config.get("core.remote") or remotes(repo.config))
+    except CasError:
+        return False
+
+
 def run_hook(repo: Repo, name: str, args: list[str], warn: Any) -> int:
     """Do what hook ``name`` is for; ``warn(text)`` prints a warning. Returns the exit code:
     only pre-push can block Git (a push without its data would break other clones); a
     failed upload raises, which the hook turns into a non-zero exit too."""
     if name in ("post-checkout", "post-merge"):
         res = repo.checkout()
+        if res.failed and _has_remote(repo):
+            # Data another clone pushed: fetch what is missing, then check out again.
+            try:
+                repo.fetch()
+            except CasError as exc:
+                warn(f"could not fetch the missing data: {exc}")
+            else:
+                repo.cache.invalidate()
+                res = repo.checkout()
         for msg in res.failed:
             warn(msg)
         return 0

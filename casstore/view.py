@@ -122,6 +122,10 @@ class TrackedView:
         rel = normalize(path)
         if rel == "":
             return Entry("", "directory", 0, None, None)
+        if self.commit is None and self._pointers is None:
+            found = self._find_on_disk(rel)
+            if found is not None:
+                return found
         ptrs = self.pointers()
         hit = ptrs.get(rel)
         if hit is not None:
@@ -143,6 +147,24 @@ class TrackedView:
         where = f" at {self.rev}" if self.rev else ""
         raise PathError(f"{rel} is not tracked{where} (no {rel}{SUFFIX} and no tracked folder "
                         "holding it); check 'cas ls'")
+
+    def _find_on_disk(self, rel: str) -> Entry | None:
+        """Working tree fast path: the pointer beside ``rel`` or beside one of its folders,
+        without listing every pointer of the repository."""
+        cur = rel
+        while True:
+            ptr_file = self.repo.root / (cur + SUFFIX)
+            if ptr_file.is_file():
+                ptr = self.repo.load_pointer(ptr_file)
+                if posixpath.basename(cur) == ptr.path:
+                    if cur == rel:
+                        return _top_entry(rel, cur + SUFFIX, ptr)
+                    if ptr.kind == "dir":
+                        return self._inside(cur, cur + SUFFIX, ptr, rel[len(cur) + 1:])
+                    return None
+            if "/" not in cur:
+                return None
+            cur = cur.rsplit("/", 1)[0]
 
     def _inside(self, top: str, ptr_path: str, ptr: Pointer, sub: str) -> Entry:
         try:

@@ -199,3 +199,15 @@ def test_git_push_sends_the_data_to_the_default_remote(repo: Path, cas, tmp_path
     git(tmp_path, "clone", "-q", str(bare), str(clone))
     run_cas(clone, "pull")
     assert (clone / "model.bin").read_bytes() == model
+    # A branch pushed later: checking it out in the clone fetches its data first.
+    git(repo, "checkout", "-q", "-b", "feature")
+    v2 = write_random(repo / "model.bin", 200_000, seed=2)
+    cas("add", "model.bin")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "v2")
+    assert _git_run(repo, "push", "-q", "origin", "feature").returncode == 0
+    run_cas(clone, "install")
+    git(clone, "fetch", "-q", "origin")
+    res = _git_run(clone, "checkout", "-q", "feature")
+    assert res.returncode == 0, res.stderr
+    assert (clone / "model.bin").read_bytes() == v2
