@@ -159,3 +159,26 @@ def test_ensure_writes_recipes_only_after_their_chunks(lib_repo: Path, tmp_path:
         restore_file(other.cache, ptr.digest, ptr.size, out)
         assert out.getvalue() == data
         other.close()
+
+
+def test_zip_archives_read_through_open_like_torch_load_does(lib_repo: Path) -> None:
+    # torch.save writes a zip archive and torch.load reads it with seeks: zipfile does too.
+    import pickle
+    import zipfile
+
+    import numpy as np
+
+    weights = np.random.default_rng(0).standard_normal(300_000).astype(np.float32)
+    (lib_repo / "models").mkdir()
+    with zipfile.ZipFile(lib_repo / "models" / "ckpt.zip", "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"epoch": 3}))
+        z.writestr("archive/data/0", weights.tobytes())
+    with Repo(lib_repo) as r:
+        r.add([lib_repo / "models" / "ckpt.zip"])
+    _commit(lib_repo, "ckpt")
+    (lib_repo / "models" / "ckpt.zip").unlink()  # no workspace copy needed
+    with Repo(lib_repo) as r, r.open("models/ckpt.zip", rev="HEAD") as f, \
+            zipfile.ZipFile(f) as z:
+        assert pickle.loads(z.read("archive/data.pkl")) == {"epoch": 3}
+        got = np.frombuffer(z.read("archive/data/0"), dtype=np.float32)
+        assert np.array_equal(got, weights)
