@@ -64,6 +64,7 @@ def cas_command(repo: Repo) -> str:
 
 
 def git_toplevel(repo: Repo) -> Path | None:
+    """The top folder of the Git work tree holding ``repo`` (None outside Git)."""
     try:
         out = git(repo.root, "rev-parse", "--show-toplevel").decode().strip()
     except CasError:
