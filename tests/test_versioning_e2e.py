@@ -281,8 +281,9 @@ def test_diff_names_files_added_and_removed_in_a_folder(repo: Path, cas) -> None
     git(repo, "commit", "-qm", "more images")
     md = cas("diff", "HEAD~1", "HEAD", "--format", "markdown").stdout
     assert md.startswith("<!-- cas-diff -->")
-    assert "| `images/` | modified (3 added, 1 removed, 0 modified) |" in md
-    assert "- added: `images/sub/new3.bin`" in md and "- removed: `images/old.bin`" in md
+    assert "| <code>images/</code> | modified (3 added, 1 removed, 0 modified) |" in md
+    assert "- added: <code>images/sub/new3.bin</code>" in md
+    assert "- removed: <code>images/old.bin</code>" in md
 
     # Without the cache (a CI runner has only the pointers) the names come from the pointers.
     import shutil

@@ -169,6 +169,20 @@ def test_pr_workflow_script_posts_the_markdown_diff(repo: Path, cas, tmp_path: P
     assert proc.returncode == 0, proc.stderr
     md = (clone / "cas-diff.md").read_text()
     assert md.startswith("<!-- cas-diff -->")
-    assert "| `data/` | modified (1 added, 0 removed, 0 modified (from the pointers' file lists))" \
-        in md
-    assert "- added: `data/b.txt`" in md
+    assert ("| <code>data/</code> | modified (1 added, 0 removed, 0 modified "
+            "(from the pointers' file lists))") in md
+    assert "- added: <code>data/b.txt</code>" in md
+
+
+def test_hostile_file_names_cannot_rewrite_the_pr_comment(tmp_path: Path) -> None:
+    from casstore.ops.diff import DiffEntry, DiffResult
+    from casstore.versions.content import FileChanges
+    from casstore.versions.report import diff_markdown
+
+    evil = "x`</details>\n# Approved | ok"
+    e = DiffEntry(path="d", pointer="d.cas", status="modified", kind="dir", old_size=1,
+                  new_size=2, files=FileChanges(added=[evil], source="entries"))
+    md = diff_markdown(DiffResult(old="main", new="HEAD", old_commit=None, new_commit=None,
+                                  entries=[e]))
+    assert "\n# Approved" not in md and "</details>\n# " not in md
+    assert "<code>d/x`&lt;/details&gt; # Approved &#124; ok</code>" in md

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..hashing import parse_hex_id
 from ..pointer import SUFFIX
 from ..versioning.compare import MetaComparison, compare_meta
 from ..versioning.compare import to_dict as meta_to_dict
@@ -96,6 +97,14 @@ class CompareResult:
         }
 
 
+def _digest(v: object) -> bytes | None:
+    # meta is free-form input: only a well-formed digest is looked up in the cache.
+    try:
+        return parse_hex_id(v) if isinstance(v, str) else None
+    except ValueError:
+        return None
+
+
 def compare(repo: Repo, a: str, b: str) -> CompareResult:
     """Compare ``a`` (old) with ``b`` (new); each is PATH, PATH@VERSION or PATH@GITREV."""
     sa, sb = resolve(repo, a), resolve(repo, b)
@@ -116,15 +125,13 @@ def compare(repo: Repo, a: str, b: str) -> CompareResult:
         if pa.kind == "dir" or pb.kind == "dir":
             res.files = file_changes(store, pa, pb)
         res.tensors, res.table, res.tables = format_details(store, pa, pb, res.files,
-                                                            res.notes, res.new.path)
+                                                            res.notes, res.new.path,
+                                                            repo.reporter)
     for change in res.meta.data:
         detail = {}
-        if change.old is not None and change.new is not None:
-            try:
-                detail = digest_changes(store, bytes.fromhex(str(change.old)),
-                                        bytes.fromhex(str(change.new)))
-            except ValueError:
-                detail = {}  # not a digest: meta is free-form input
+        old_id, new_id = _digest(change.old), _digest(change.new)
+        if old_id is not None and new_id is not None:
+            detail = digest_changes(store, old_id, new_id)
         res.lineage.append(LineageChange(change.name, change.status, change.old, change.new,
                                          detail))
     return res

@@ -162,5 +162,6 @@ def _entry(repo: Repo, rel: str, a: Pointer | None, b: Pointer | None, renamed_f
     if a is not None and b is not None and a.digest != b.digest:
         sharing = chunk_sharing(store, a, b)
         e.new_bytes = sharing.new_bytes if sharing else None
-        e.tensors, e.table, e.tables = format_details(store, a, b, e.files, notes, e.path)
+        e.tensors, e.table, e.tables = format_details(store, a, b, e.files, notes, e.path,
+                                                      repo.reporter)
     return e

@@ -259,7 +259,9 @@ def version(repo: Repo, path: str, *, bump: str | None = None, set_version: str 
                                   if p.meta and p.meta.get("version") is not None]
     current = (working.meta or {}).get("version")
     current = None if current is None or resolved else str(current)
-    previous = sch.latest(taken_versions)
+    # Git hashes have no order of their own: the previous one is the newest in history.
+    previous = (next(iter(committed), None) if sch.name == "githash"
+                else sch.latest(taken_versions))
     try:
         if sch.name == "githash":
             new = _githash_version(sch, history, working, taken_versions, current, bump,

@@ -14,6 +14,7 @@ from ..errors import CasError
 from ..pointer import Pointer
 from ..reader import ContentReader, same_chunks
 from ..recipe import decode_recipe
+from ..reporting import SILENT, Reporter
 from ..store.local import LocalStore
 from ..store.objects import ObjectType
 from ..tree import TreeEntry, decode_tree
@@ -200,7 +201,8 @@ def is_safetensors(name: str) -> bool:
     return name.lower().endswith(".safetensors")
 
 
-def tensor_diff(store: LocalStore, old: Pointer, new: Pointer) -> Any:
+def tensor_diff(store: LocalStore, old: Pointer, new: Pointer,
+                reporter: Reporter = SILENT) -> Any:
     """safetensors TensorDiff of two file versions, or None (not safetensors / not cached).
 
     Headers are read through the content reader, and tensors whose bytes map to the same
@@ -216,8 +218,16 @@ def tensor_diff(store: LocalStore, old: Pointer, new: Pointer) -> Any:
     ra = ContentReader(store, old.digest, old.size)
     rb = ContentReader(store, new.digest, new.size)
     ha, hb = parse_header(ra.read_at, old.size), parse_header(rb.read_at, new.size)
-    return diff_tensors(ha, hb, ra.read_at, rb.read_at,
-                        ranges_equal=lambda x, y, n: same_chunks(ra, rb, x, y, n))
+    total = sum(t.nbytes for name, t in hb.tensors.items() if name in ha.tensors)
+    with reporter.progress(f"comparing tensors of {new.path}", total) as bar:
+
+        def read_b(offset: int, length: int) -> bytes:
+            data = rb.read_at(offset, length)
+            bar.advance(len(data))
+            return data
+
+        return diff_tensors(ha, hb, ra.read_at, read_b,
+                            ranges_equal=lambda x, y, n: same_chunks(ra, rb, x, y, n))
 
 
 def table_diff(store: LocalStore, old_name: str, old_digest: bytes, old_size: int,
@@ -247,7 +257,8 @@ def is_table(name: str) -> bool:
 
 
 def format_details(store: LocalStore, old: Pointer, new: Pointer, files: FileChanges | None,
-                   notes: list[str], display: str) -> tuple[Any, Any, dict[str, Any]]:
+                   notes: list[str], display: str, reporter: Reporter = SILENT
+                   ) -> tuple[Any, Any, dict[str, Any]]:
     """(tensor diff, table diff, {file in folder: table diff}) for two versions; problems
     reading a format become notes, never failures of the whole report."""
     from ..versioning.safetensors_diff import SafetensorsError
@@ -256,7 +267,7 @@ def format_details(store: LocalStore, old: Pointer, new: Pointer, files: FileCha
     tensors = table = None
     inner: dict[str, Any] = {}
     try:
-        tensors = tensor_diff(store, old, new)
+        tensors = tensor_diff(store, old, new, reporter)
     except (SafetensorsError, CasError) as exc:
         notes.append(f"{display}: cannot compare tensors ({exc})")
     if old.kind == "file" and new.kind == "file" and is_table(new.path):

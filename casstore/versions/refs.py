@@ -71,7 +71,7 @@ def resolve(repo: Repo, spec: str) -> PointerState:
             return st
     if not has_commits(repo.root):
         raise CasError(f"{typed} has no version {label} (and the Git repository has no "
-                       "commits); see 'cas log {typed}'")
+                       f"commits); see 'cas log {typed}'")
     try:
         commit = resolve_rev(repo.root, label)
     except CasError:

@@ -62,8 +62,15 @@ def _names(kind: str, names: list[str], prefix: str, sign: str) -> list[str]:
     return out
 
 
+def _code(s: str) -> str:
+    """Inline code that no name can break out of: file names come from contributors' pointers,
+    and a backtick, pipe or newline in one must not rewrite the comment around it."""
+    text = _html(s.replace("\n", " ").replace("\r", " ")).replace("|", "&#124;")
+    return f"<code>{text}</code>"
+
+
 def _md_names(kind: str, names: list[str], prefix: str) -> list[str]:
-    out = [f"- {kind}: `{prefix}/{n}`" for n in names[:MAX_LISTED]]
+    out = [f"- {kind}: {_code(f'{prefix}/{n}')}" for n in names[:MAX_LISTED]]
     if len(names) > MAX_LISTED:
         out.append(f"- … and {len(names) - MAX_LISTED} more {kind}")
     return out
@@ -119,7 +126,7 @@ def _lineage_detail(d: dict[str, Any]) -> str:
 
 
 def compare_markdown(r: CompareResult) -> str:
-    out = [f"### `{r.old.label}` → `{r.new.label}`", ""]
+    out = [f"### {_code(r.old.label)} → {_code(r.new.label)}", ""]
     out += metacmp.render_markdown(r.meta).rstrip().splitlines()
     out.append("")
     if r.same_content:
@@ -133,8 +140,8 @@ def compare_markdown(r: CompareResult) -> str:
     if r.lineage:
         out += ["| Data | Change | Detail |", "|---|---|---|"]
         for c in r.lineage:
-            out.append(f"| `{c.pointer}` | {c.status} | {_lineage_detail(c.detail).strip(' ()')}"
-                       " |")
+            out.append(f"| {_code(c.pointer)} | {c.status} | "
+                       f"{_lineage_detail(c.detail).strip(' ()')} |")
         out.append("")
     if r.files:
         out += [f"**Files:** {_files_summary(r.files)}", ""]
@@ -147,7 +154,7 @@ def compare_markdown(r: CompareResult) -> str:
     if r.table:
         out += tabular.render_markdown(r.table).rstrip().splitlines() + [""]
     for name, t in r.tables.items():
-        out += [f"`{r.new.path}/{name}`", ""]
+        out += [_code(f"{r.new.path}/{name}"), ""]
         out += tabular.render_markdown(t).rstrip().splitlines() + [""]
     out += [f"> {n}" for n in r.notes]
     return "\n".join(out).rstrip() + "\n"
@@ -212,17 +219,17 @@ def _md(s: str) -> str:
 
 def diff_markdown(r: DiffResult) -> str:
     """The pull-request comment."""
-    out = [COMMENT_MARKER, f"### Data and model changes: `{_md(r.old)}` → `{_md(r.new)}`", ""]
+    out = [COMMENT_MARKER, f"### Data and model changes: {_code(r.old)} → {_code(r.new)}", ""]
     if not r.entries:
         out += [f"No tracked data changed ({r.unchanged} artifacts unchanged).", ""]
         return "\n".join(out)
     out += ["| Artifact | Change | Size | New bytes | Version |",
             "|---|---|---:|---:|---|"]
     for e in r.entries:
-        name = f"`{_md(e.path)}{'/' if e.kind == 'dir' else ''}`"
+        name = _code(e.path + ("/" if e.kind == "dir" else ""))
         change = e.status
         if e.status == "renamed":
-            change += f" from `{_md(e.old_path or '')}`"
+            change += f" from {_code(e.old_path or '')}"
         if e.files and e.files.count:
             change += f" ({_files_summary(e.files)})"
         new_bytes = human_bytes(e.new_bytes) if e.new_bytes is not None else ""
@@ -245,11 +252,11 @@ def diff_markdown(r: DiffResult) -> str:
         if e.table:
             body += tabular.render_markdown(e.table).rstrip().splitlines() + [""]
         for name, t in e.tables.items():
-            body += [f"`{_md(e.path)}/{_md(name)}`", ""]
+            body += [_code(f"{e.path}/{name}"), ""]
             body += tabular.render_markdown(t).rstrip().splitlines() + [""]
         if body:
-            name = _html(e.path) + ("/" if e.kind == "dir" else "")
-            out += [f"<details><summary><code>{name}</code>: {e.status}</summary>",
+            name = _code(e.path + ("/" if e.kind == "dir" else ""))
+            out += [f"<details><summary>{name}: {e.status}</summary>",
                     "", *body, "</details>", ""]
     out += [f"> {_md(n)}" for n in r.notes]
     return "\n".join(out).rstrip() + "\n"
