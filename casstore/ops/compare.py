@@ -120,8 +120,8 @@ def compare(repo: Repo, a: str, b: str) -> CompareResult:
         res.chunks = chunk_sharing(store, pa, pb)
         if res.chunks is None:
             res.notes.append("the cache lacks one of the versions' content, so shared chunks, "
-                             "tensors and tables are not compared; fetch it from the remote "
-                             "to see them")
+                             "tensors and tables are not compared; 'cas fetch --rev REV' "
+                             "brings a past version's data from the remote")
         if pa.kind == "dir" or pb.kind == "dir":
             res.files = file_changes(store, pa, pb)
         res.tensors, res.table, res.tables = format_details(store, pa, pb, res.files,

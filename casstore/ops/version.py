@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import atomic_write_text
 from ..errors import CasError, ConfigError, PathError, PointerError, UsageError
 from ..gitutil import git
-from ..pointer import SUFFIX, Pointer, data_path_for, parse_pointer_text
+from ..pointer import MAX_POINTER_BYTES, SUFFIX, Pointer, data_path_for, parse_pointer_text
 from ..versioning.conflict import conflict_message, find_conflict_markers
 from ..versioning.metadata import (
     DEFAULT_ENV_PACKAGES,
@@ -145,15 +145,18 @@ def _load_working(repo: Repo, rel: str, explicit_new: bool
     if not ptr_path.is_file():
         raise PathError(f"{rel[:-len(SUFFIX)]} is not tracked (no {rel}); run "
                         f"'cas add {rel[:-len(SUFFIX)]}' first")
-    raw = ptr_path.read_bytes()
-    text = raw.decode("utf-8", "replace")
-    if find_conflict_markers(text):
-        if not explicit_new:
-            raise PointerError(conflict_message(rel))
-        chosen, sides = _resolve_conflict(repo, rel, text)
-        return chosen, sides, True
-    ptr = repo.load_pointer(ptr_path)
-    return ptr, [ptr], False
+    try:
+        ptr = repo.load_pointer(ptr_path)
+        return ptr, [ptr], False
+    except PointerError:
+        with open(ptr_path, "rb") as f:
+            text = f.read(MAX_POINTER_BYTES + 1).decode("utf-8", "replace")
+        if len(text) > MAX_POINTER_BYTES or not find_conflict_markers(text):
+            raise
+    if not explicit_new:
+        raise PointerError(conflict_message(rel))
+    chosen, sides = _resolve_conflict(repo, rel, text)
+    return chosen, sides, True
 
 
 # -- cas version ----------------------------------------------------------------------
@@ -346,7 +349,8 @@ def log(repo: Repo, path: str, *, rev: str = "HEAD") -> list[LogEntry]:
     version None; a version recorded but not committed yet comes first with commit None."""
     rel = pointer_rel_for(repo, path)
     skipped: list[str] = []
-    states = pointer_history(repo.root, rel, rev=rev, skipped=skipped)
+    # The working pointer belongs to HEAD's history, not to another branch's.
+    states = pointer_history(repo.root, rel, rev=rev, skipped=skipped, workspace=rev == "HEAD")
     for s in skipped:
         repo.reporter.note(f"skipping unreadable pointer in history: {s}")
     if not states:
