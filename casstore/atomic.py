@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,36 @@ TMP_SUFFIX = ".cas-tmp"
 def tmp_name(dest: Path) -> Path:
     """A unique temporary sibling of ``dest``; the suffix lets cleanup find leftovers."""
     return dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
+
+
+_TMP_RE = re.compile(r"^\..+\.[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$", re.DOTALL)
+
+
+def is_tmp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file of an atomic write (one a killed command left)."""
+    return bool(_TMP_RE.match(name))
+
+
+def remove_stale_tmp(folder: Path, name: str | None = None) -> int:
+    """Delete temp files in ``folder`` (only those of ``name``, if given) that interrupted
+    atomic writes left; returns how many.
+
+    Only for files one command at a time writes (workspace data, pointers): a concurrent
+    writer in the same folder would lose its temp file.
+    """
+    n = 0
+    prefix = f".{name}." if name is not None else "."
+    with contextlib.suppress(OSError):
+        for p in folder.iterdir():
+            if not (p.name.startswith(prefix) and is_tmp_name(p.name)):
+                continue
+            if name is not None and len(p.name) != len(prefix) + 12 + len(TMP_SUFFIX):
+                continue
+            if p.is_file() and not p.is_symlink():
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    n += 1
+    return n
 
 
 def fsync_dir(path: Path) -> None:

@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import is_tmp_name
 from .errors import PathError
 from .pointer import SUFFIX
 
@@ -40,6 +41,8 @@ def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
         except PermissionError:
             raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
                 from None
+        # A killed checkout's temp file is not data (the next checkout removes it).
+        it = [e for e in it if not (is_tmp_name(e.name) and e.is_file(follow_symlinks=False))]
         if not it and rel:
             empty_dirs.append(rel)
         for e in it:

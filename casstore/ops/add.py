@@ -99,8 +99,9 @@ def _write_pointer(repo: Repo, ptr_path: Path, new: Pointer, old: Pointer | None
     text = new.dumps()
     if ptr_path.exists() and ptr_path.read_text(encoding="utf-8", errors="replace") == text:
         return False
-    from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_text, remove_stale_tmp
 
+    remove_stale_tmp(ptr_path.parent, ptr_path.name)  # left by a killed add of this pointer
     atomic_write_text(ptr_path, text)
     return True
 
@@ -115,24 +116,31 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
     chunker = repo.chunker()
     result = AddResult()
     cache = repo.cache
-    with cache.lock(shared=True), cache.writer() as writer:
-        for p in targets:
+    with cache.lock(shared=True):
+        stored: list[tuple[Path, Pointer, int]] = []
+        with cache.writer() as writer:
+            for p in targets:
+                before = writer.bytes_written
+                if p.is_dir():
+                    ptr = _add_dir(repo, p, writer, chunker, compression, want_sha)
+                else:
+                    ptr = _add_file(repo, p, writer, chunker, compression, want_sha)
+                stored.append((p, ptr, writer.bytes_written - before))
+            writer.flush()
+        # Pointers are written only once the data they name is committed (packs renamed,
+        # indexes written): a kill before this point leaves the previous pointers.
+        for p, ptr, new_bytes in stored:
             ptr_path = pointer_path_for(p)
-            old = _previous(ptr_path, repo)
-            before = writer.bytes_written
-            if p.is_dir():
-                ptr = _add_dir(repo, p, writer, chunker, compression, want_sha)
-            else:
-                ptr = _add_file(repo, p, writer, chunker, compression, want_sha)
-            changed = _write_pointer(repo, ptr_path, ptr, old)
+            changed = _write_pointer(repo, ptr_path, ptr, _previous(ptr_path, repo))
             repo.add_gitignore(p)
             result.items.append(AddedItem(
                 path=repo.rel(p), pointer=repo.rel(ptr_path), kind=ptr.kind, size=ptr.size,
                 digest=ptr.digest.hex(), chunks=ptr.chunks, files=ptr.files,
-                new_bytes=writer.bytes_written - before, changed=changed))
-        writer.flush()
+                new_bytes=new_bytes, changed=changed))
         repo.stat_cache.flush()
-    cache.compact_index()
+        # Inside the lock: compaction deletes index files, which must not interleave with
+        # a gc rewriting the index.
+        cache.compact_index()
     return result
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import tmp_name
+from ..atomic import remove_stale_tmp, tmp_name
 from ..digests import current_dir_entries, current_file_digest
 from ..errors import CasError, CorruptObjectError, ObjectMissingError
 from ..files import restore_file
@@ -132,6 +132,7 @@ def _checkout_file(repo: Repo, ptr: Pointer, data: Path, force: bool,
     if not repo.cache.has(ptr.digest):
         res.failed.append(_missing_msg(shown))
         return
+    remove_stale_tmp(data.parent, data.name)
     with repo.reporter.progress(f"checking out {shown}", ptr.size) as bar:
         write_file(repo, data, ptr.digest, ptr.size, executable=ptr.executable,
                    sha256=ptr.sha256, advance=bar.advance)
@@ -207,6 +208,10 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
             continue
         todo.append(e)
     data.mkdir(parents=True, exist_ok=True)
+    # A killed checkout leaves temp files beside the files it was writing, which are exactly
+    # the files this run rewrites: one listing per folder clears them.
+    for folder in {(data / e.path).parent for e in todo}:
+        remove_stale_tmp(folder)
     total = sum(e.size for e in todo)
     with repo.reporter.progress(f"checking out {shown}/", total) as bar:
         for e in todo:

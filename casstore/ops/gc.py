@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..atomic import TMP_SUFFIX, is_tmp_name
 from ..reachability import expand, history_roots, workspace_roots
 from ..results import GcResult
 from ..store.index import Index, Location
@@ -53,13 +54,15 @@ def reindex_orphans(store: LocalStore) -> int:
 def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
        all_branches: bool = False, all_tags: bool = False, all_commits: bool = False
        ) -> GcResult:
-    roots = workspace_roots(repo)
-    if revs or all_branches or all_tags or all_commits:
-        roots += history_roots(repo, revs=revs, all_branches=all_branches, all_tags=all_tags,
-                               all_commits=all_commits)
     store = repo.cache
     res = GcResult(dry_run=dry_run)
     with store.lock(shared=False):
+        # Roots are read under the exclusive lock: read before it, they would miss the
+        # pointers of an add that finishes while gc waits, and gc would delete its data.
+        roots = workspace_roots(repo)
+        if revs or all_branches or all_tags or all_commits:
+            roots += history_roots(repo, revs=revs, all_branches=all_branches,
+                                   all_tags=all_tags, all_commits=all_commits)
         if not dry_run:
             reindex_orphans(store)
         index = store.index()
@@ -102,7 +105,10 @@ def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
         for name in gone:
             with contextlib.suppress(FileNotFoundError):
                 store.pack_path(name).unlink()
-        for tmp in list(store.tmp_dir.glob("*")):
+        # Under the exclusive lock no writer is running: every temp file is a leftover.
+        leftovers = list(store.tmp_dir.glob("*")) + [
+            p for p in store.index_dir.glob(f"*{TMP_SUFFIX}") if is_tmp_name(p.name)]
+        for tmp in leftovers:
             with contextlib.suppress(OSError):
                 tmp.unlink()
                 res.temp_files_removed += 1

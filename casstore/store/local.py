@@ -204,7 +204,10 @@ class LocalStore:
         files = self.list_index_files()
         if len(files) <= COMPACT_AFTER:
             return False
-        parts = [decode_index(p.read_bytes(), name=str(p)) for p in files]
+        try:
+            parts = [decode_index(p.read_bytes(), name=str(p)) for p in files]
+        except FileNotFoundError:
+            return False  # another add is compacting these very files; its result suffices
         idx = Index.merge(parts)
         ents = np.empty(len(idx), ENTRY_DTYPE)
         ents["id"] = idx.ids()
