@@ -7,15 +7,15 @@ never hold a recipe or tree whose data it lacks, because ``status`` and ``checko
 "the cache has this digest" to mean "this content can be rebuilt". ``ensure`` fetches
 everything some pointers need and only then writes their recipes and trees to the cache.
 
-Remote stores (``casstore.remote``) serve as backends through ``RemoteBackend``; other
-implementations plug in with ``register_backend_factory(factory)``: ``factory(repo,
-remote_name)`` returns a ``Backend`` for that remote (None: the default remote) or None.
+Backends plug in with ``register_backend_factory(factory)``: ``factory(repo, remote_name)``
+returns a ``Backend`` for that remote (None: the default remote) or None. The remotes of
+``casstore.remote`` register theirs (``casstore.remote.backend``) when it is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import ObjectMissingError
 from .reachability import Root, expand
@@ -53,59 +53,13 @@ def remote_backend(repo: Repo, remote: str | None = None) -> Backend | None:
     global _loaded
     if not _loaded:
         _loaded = True
-        register_backend_factory(_remote_store_factory)
+        # casstore.remote registers its backend factory (casstore.remote.backend) on import.
+        import casstore.remote  # noqa: F401
     for factory in _factories:
         b = factory(repo, remote)
         if b is not None:
             return b
     return None
-
-
-def _remote_store_factory(repo: Repo, remote: str | None) -> Backend | None:
-    from .remote.config import remotes
-
-    if remote is None and not remotes(repo.config):
-        return None
-    return RemoteBackend(repo, remote)
-
-
-class RemoteBackend:
-    """Objects of a configured remote, read by byte range from its packs and verified.
-
-    The remote is opened on first use, so a reader whose cache holds everything never
-    touches the network. ``remote`` None means the default remote.
-    """
-
-    def __init__(self, repo: Repo, remote: str | None) -> None:
-        from .remote.config import resolve
-
-        self.repo = repo
-        self.spec = resolve(repo.config, remote)  # a clear error now for unknown names
-        self._store: Any = None
-
-    def get(self, ids: Collection[bytes]) -> dict[bytes, tuple[int, bytes]]:
-        """See ``Backend.get``."""
-        from .recipe import decode_recipe
-        from .remote.fetch import Downloader
-        from .remote.results import FetchResult
-        from .remote.store import RemoteStore
-
-        if self._store is None:
-            self._store = RemoteStore.open(self.spec, base=self.repo.root,
-                                           cache_root=self.repo.cache.root,
-                                           reporter=self.repo.reporter)
-        index = self._store.index()
-        wanted = [(oid, loc) for oid in ids if (loc := index.get(oid)) is not None]
-        if len(wanted) < len(ids):
-            index = self._store.index(refresh=True)  # pushed since we listed it?
-            wanted = [(oid, loc) for oid in ids if (loc := index.get(oid)) is not None]
-        got = Downloader(self._store, FetchResult(remote=self._store.name)).fetch(
-            wanted, f"reading from {self._store.name}")
-        types = {oid: loc.type for oid, loc in wanted}
-        for oid, data in got.items():
-            if types[oid] == ObjectType.RECIPE:
-                decode_recipe(data)  # malformed recipes are refused here, not used later
-        return {oid: (types[oid], data) for oid, data in got.items()}
 
 
 class StoreBackend:
