@@ -13,6 +13,7 @@ from ..errors import PathError, PointerError
 from ..files import StoredFile, chunk_list, store_file
 from ..pointer import SUFFIX, Pointer, pointer_path_for
 from ..results import AddedItem, AddResult
+from ..statcache import StatCache
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
 from ..tree import TreeEntry, check_rel_path, tree_digest
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..chunker import Chunker
     from ..repo import Repo
 
+KnownStats = dict[str, tuple[tuple[int, int, int, int], bytes, int]]
 INLINE_ENTRIES = 32  # small folders list their files in the pointer so PR diffs show them
 
 
@@ -50,10 +52,19 @@ def _check_target(repo: Repo, raw: str | os.PathLike[str]) -> Path:
 
 
 def _ingest(repo: Repo, path: Path, st: os.stat_result, writer: PackWriter, chunker: Chunker,
-            compression: str, advance: object) -> StoredFile:
-    """Store one file unless the stat cache proves the cache already holds it."""
-    key = repo.rel(path)
-    hit = repo.stat_cache.lookup(key, st)
+            compression: str, advance: object, known: KnownStats | None = None,
+            key: str | None = None) -> StoredFile:
+    """Store one file unless the stat cache proves the cache already holds it.
+
+    ``known`` is a folder's stat-cache rows fetched in one query, which saves a query per
+    file when adding big folders.
+    """
+    key = key or repo.rel(path)
+    if known is not None:
+        row = known.get(key)
+        hit = (row[1], row[2]) if row is not None and row[0] == StatCache._key(st) else None
+    else:
+        hit = repo.stat_cache.lookup(key, st)
     if hit is not None and hit[1] == 0 and repo.cache.has(hit[0]):
         # Hashed by 'status' (which does not chunk): count chunks from the stored recipe.
         hit = (hit[0], len(chunk_list(repo.cache, hit[0], st.st_size)))
@@ -169,10 +180,12 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
                             "Git repositories inside data (checkout would refuse to restore "
                             "them): remove or move it") from None
     total = sum(f.st.st_size for f in files)
+    known = repo.stat_cache.lookup_many(shown + "/")
     entries: list[TreeEntry] = []
     with repo.reporter.progress(f"adding {shown}/", total) as bar:
         for f in files:
-            res = _ingest(repo, f.path, f.st, writer, chunker, compression, bar.advance)
+            res = _ingest(repo, f.path, f.st, writer, chunker, compression, bar.advance,
+                          known, f"{shown}/{f.rel}")
             entries.append(TreeEntry(f.rel, "x" if f.executable else "f", res.size, res.digest))
     entries.extend(TreeEntry(d, "d", 0, None) for d in empty_dirs)
     tid, data = tree_digest(entries)
