@@ -168,17 +168,21 @@ def _cell_ratio(value: float | None) -> str:
 
 
 def headline(results: Results) -> list[str]:
-    """Per step: casstore time, peers' times and the ratios we quote."""
-    rows = ["| scenario · step | casstore s | DVC s | Git LFS s | DVC ÷ cas | Git LFS ÷ cas |",
-            "|---|---:|---:|---:|---:|---:|"]
+    """Per step: casstore time, peers' times and the ratios we quote (wall and CPU)."""
+    rows = ["| scenario · step | casstore s | DVC s | Git LFS s | DVC ÷ cas | DVC ÷ cas, CPU | "
+            "Git LFS ÷ cas | Git LFS ÷ cas, CPU |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for (scenario, step, tool), r in ordered(results):
         if tool != "cas" or step == "setup" or scenario == "ceilings":
             continue
         dvc, lfs = results.find(scenario, step, "dvc"), results.find(scenario, step, "gitlfs")
-        cas = r.median("wall")
+        cells = []
+        for peer in (dvc, lfs):
+            for attr in ("wall", "cpu"):
+                cells.append(_cell_ratio(_ratio(peer.median(attr) if peer else None,
+                                                r.median(attr))))
         rows.append(f"| {scenario} · {step} | {_secs(r)} | {_secs(dvc)} | {_secs(lfs)} | "
-                    f"{_cell_ratio(_ratio(dvc.median() if dvc else None, cas))} | "
-                    f"{_cell_ratio(_ratio(lfs.median() if lfs else None, cas))} |")
+                    + " | ".join(cells) + " |")
     return rows
 
 
@@ -301,6 +305,10 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
         f"**Machine:** {mach['cpu']}, {mach['cores']} cores, {human(float(mach['memory']))} "
         f"memory, work dir on {meta['filesystem']}, Linux {mach['kernel']}, "
         f"Python {mach['python']}.",
+        "",
+        f"**Load average** (1 min) at start {meta.get('load_start', '?')}, at end "
+        f"{meta.get('load_end', '?')}: other work on the machine inflates wall times, so the "
+        "CPU-time ratios are shown next to the wall-time ones.",
         "",
         "**Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",
