@@ -362,7 +362,10 @@ class PackWriter:
             except BaseException as exc:  # re-raised in the caller's thread
                 self._error = exc
         if f is not None:
-            f.close()
+            # After a failed write (disk full) closing flushes the rest and fails again; the
+            # first error is already recorded and the temp file goes next.
+            with contextlib.suppress(OSError):
+                f.close()
         if self._tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
