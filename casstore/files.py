@@ -26,25 +26,53 @@ class StoredFile:
     size: int
     chunks: int
     new_bytes: int  # bytes this call wrote to the store (after dedup and compression)
+    stat: os.stat_result | None = None  # the file's stat after reading, for the stat cache
 
 
-def _choose_codec(policy: str, sample: bytes | memoryview) -> Codec:
-    if policy == "none":
-        return Codec.NONE
-    if policy == "zstd":
-        return Codec.ZSTD
-    # "auto": model weights and media rarely compress; one probe per file decides, so
-    # incompressible data costs no compression time on every chunk.
-    if len(sample) < COMPRESS_PROBE_MIN:
-        return Codec.NONE
-    return Codec.ZSTD if len(compress(sample, Codec.ZSTD)) < COMPRESS_WORTH * len(sample) \
-        else Codec.NONE
+class CodecChooser:
+    """Decides whether zstd pays, from a probe of the data.
+
+    "auto" probes the first chunk of each large file (model weights and media rarely
+    compress, and then cost no compression time at all). Small files are probed only every
+    SMALL_REPROBE files, reusing the last verdict in between: probing each 4 KiB file of a
+    20,000-file folder would cost more than storing it.
+    """
+
+    SMALL_REPROBE = 32
+
+    def __init__(self, policy: str = "auto") -> None:
+        self.policy = policy
+        self._small_left = 0
+        self._small_codec = Codec.NONE
+
+    @staticmethod
+    def _probe(sample: bytes | memoryview) -> Codec:
+        if len(sample) < COMPRESS_PROBE_MIN:
+            return Codec.NONE
+        return Codec.ZSTD if len(compress(sample, Codec.ZSTD)) < COMPRESS_WORTH * len(sample) \
+            else Codec.NONE
+
+    def choose(self, sample: bytes | memoryview, *, small: bool = False) -> Codec:
+        if self.policy == "none":
+            return Codec.NONE
+        if self.policy == "zstd":
+            return Codec.ZSTD
+        if not small:
+            return self._probe(sample)
+        if self._small_left > 0:
+            self._small_left -= 1
+            return self._small_codec if len(sample) >= COMPRESS_PROBE_MIN else Codec.NONE
+        self._small_codec = self._probe(sample)
+        self._small_left = self.SMALL_REPROBE
+        return self._small_codec
 
 
 def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunker, *,
-               compression: str = "auto",
+               compression: str | CodecChooser = "auto",
                advance: Callable[[int], None] | None = None) -> StoredFile:
     """Chunk, hash and store ``path``; bytes are read once."""
+    chooser = compression if isinstance(compression, CodecChooser) else \
+        CodecChooser(compression)
     before = writer.bytes_written
     with open(path, "rb", buffering=0) as f:
         st = os.fstat(f.fileno())
@@ -52,12 +80,11 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
             # Below the minimum chunk size a file is exactly one chunk: one read, one hash.
             data = f.read()
             digest = digest_bytes(data)
-            writer.put(digest, ObjectType.CHUNK, data, _choose_codec(compression, data))
-            result = StoredFile(digest, len(data), 1, writer.bytes_written - before)
-            _check_unchanged(path, st, len(data))
+            writer.put(digest, ObjectType.CHUNK, data, chooser.choose(data, small=True))
+            now = _check_unchanged(path, st, len(data))
             if advance:
                 advance(len(data))
-            return result
+            return StoredFile(digest, len(data), 1, writer.bytes_written - before, now)
         whole = xxhash.xxh3_128()
         ids: list[bytes] = []
         lengths: list[int] = []
@@ -65,7 +92,7 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
         size = 0
         for view in chunker.cut_stream(f):
             if codec is None:
-                codec = _choose_codec(compression, view)
+                codec = chooser.choose(view)
             whole.update(view)
             cid = digest_bytes(view)
             writer.put(cid, ObjectType.CHUNK, view, codec)
@@ -74,18 +101,20 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
             size += len(view)
             if advance:
                 advance(len(view))
-    _check_unchanged(path, st, size)
+    now = _check_unchanged(path, st, size)
     digest = whole.digest()
     if len(ids) > 1:
         writer.put(digest, ObjectType.RECIPE, encode_recipe(ids, lengths), Codec.ZSTD)
-    return StoredFile(digest, size, len(ids), writer.bytes_written - before)
+    return StoredFile(digest, size, len(ids), writer.bytes_written - before, now)
 
 
-def _check_unchanged(path: str | os.PathLike[str], st: os.stat_result, size: int) -> None:
+def _check_unchanged(path: str | os.PathLike[str], st: os.stat_result,
+                     size: int) -> os.stat_result:
     now = os.stat(path)
     if size != st.st_size or now.st_size != st.st_size or now.st_mtime_ns != st.st_mtime_ns:
         raise CasError(f"{os.fspath(path)} changed while it was being added; "
                        "wait for the writer to finish, then add it again")
+    return now
 
 
 def chunk_list(store: LocalStore, digest: bytes, size: int) -> list[tuple[bytes, int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import PathError, PointerError
-from ..files import StoredFile, chunk_list, store_file
+from ..files import CodecChooser, StoredFile, chunk_list, store_file
 from ..pointer import SUFFIX, Pointer, pointer_path_for
 from ..results import AddedItem, AddResult
 from ..statcache import StatCache
@@ -52,7 +52,7 @@ def _check_target(repo: Repo, raw: str | os.PathLike[str]) -> Path:
 
 
 def _ingest(repo: Repo, path: Path, st: os.stat_result, writer: PackWriter, chunker: Chunker,
-            compression: str, advance: object, known: KnownStats | None = None,
+            compression: CodecChooser, advance: object, known: KnownStats | None = None,
             key: str | None = None) -> StoredFile:
     """Store one file unless the stat cache proves the cache already holds it.
 
@@ -75,7 +75,7 @@ def _ingest(repo: Repo, path: Path, st: os.stat_result, writer: PackWriter, chun
         return StoredFile(hit[0], st.st_size, hit[1], 0)
     res = store_file(path, writer, chunker, compression=compression,
                      advance=advance if callable(advance) else None)
-    repo.stat_cache.record(key, os.stat(path), res.digest, res.chunks)
+    repo.stat_cache.record(key, res.stat or os.stat(path), res.digest, res.chunks)
     return res
 
 
@@ -123,7 +123,7 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
         raise PathError("nothing to add; name files or folders, e.g. 'cas add data/'")
     targets = [_check_target(repo, p) for p in paths]
     want_sha = bool(repo.config.get("core.sha256")) if sha256 is None else sha256
-    compression = str(repo.config.get("core.compression", "auto"))
+    compression = CodecChooser(str(repo.config.get("core.compression", "auto")))
     chunker = repo.chunker()
     result = AddResult()
     cache = repo.cache
@@ -155,7 +155,7 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
     return result
 
 
-def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: str,
+def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: CodecChooser,
               want_sha: bool) -> Pointer:
     st = p.stat()
     with repo.reporter.progress(f"adding {repo.rel(p)}", st.st_size) as bar:
@@ -168,7 +168,7 @@ def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compres
     return ptr
 
 
-def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: str,
+def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: CodecChooser,
              want_sha: bool) -> Pointer:
     shown = repo.rel(p)
     files, empty_dirs = scan_dir(p, shown)

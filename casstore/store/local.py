@@ -232,7 +232,8 @@ class PackWriter:
     so chunking and hashing the next bytes overlaps with writing the previous ones.
     """
 
-    QUEUE_ITEMS = 256  # bounds memory in flight to ~16 MiB of 64 KiB chunks
+    QUEUE_ITEMS = 32  # batches in flight: bounds memory to ~32 MiB
+    BATCH_BYTES = 1 << 20
 
     def __init__(self, store: LocalStore, target_size: int) -> None:
         self.store = store
@@ -247,6 +248,8 @@ class PackWriter:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._tmp: Path | None = None
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
 
     def __enter__(self) -> PackWriter:
         return self
@@ -290,16 +293,28 @@ class PackWriter:
             self._open_pack = True
             self._send(_OPEN)
         self._rows.append((oid, int(otype), int(codec), raw_length, self._pos, len(stored)))
-        # The caller may reuse its buffer as soon as we return: hand the thread a copy.
-        self._send(_DATA, stored if isinstance(stored, bytes) else bytes(stored))
+        # The caller may reuse its buffer as soon as we return: keep a copy. Small objects
+        # travel to the thread in batches, since a queue hand-off per 4 KiB file costs more
+        # than writing it.
+        self._batch.append(stored if isinstance(stored, bytes) else bytes(stored))
+        self._batch_bytes += len(stored)
+        if self._batch_bytes >= self.BATCH_BYTES:
+            self._send_batch()
         self._pos += len(stored)
         self.written.add(oid)
         self.bytes_written += len(stored)
         if self._pos >= self.target_size:
             self._close_pack()
 
+    def _send_batch(self) -> None:
+        if self._batch:
+            self._send(_DATA, self._batch)
+            self._batch = []
+            self._batch_bytes = 0
+
     def _close_pack(self) -> None:
         if self._open_pack:
+            self._send_batch()
             self._send(_CLOSE, np.array(self._rows, dtype=ENTRY_DTYPE))
             self._open_pack = False
 
@@ -342,8 +357,9 @@ class PackWriter:
                     f.write(MAGIC)
                     h.update(MAGIC)
                 elif op == _DATA:
-                    f.write(arg)  # type: ignore[union-attr,arg-type]
-                    h.update(arg)  # type: ignore[arg-type]
+                    for piece in arg:  # type: ignore[attr-defined]
+                        f.write(piece)  # type: ignore[union-attr]
+                        h.update(piece)
                 elif op == _CLOSE:
                     entries: np.ndarray = arg  # type: ignore[assignment]
                     trailer = encode_trailer(entries)
