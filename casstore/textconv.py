@@ -12,20 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CasError
 from .pointer import Pointer, parse_pointer_text
+from .units import human_bytes
 
 if TYPE_CHECKING:
     from .repo import Repo
 
 MAX_FILES = 2000  # a diff of a huge folder lists this many files, then a count
-
-
-def human_size(n: float) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def _flat(prefix: str, v: Any, out: list[str]) -> None:
@@ -42,7 +34,7 @@ def _files(ptr: Pointer, repo: Repo | None) -> list[str] | None:
         for e in ptr.entries:
             path = e.get("path", "?")
             if "size" in e:
-                rows.append(f"  {path}  {human_size(int(e['size']))}  {e.get('xxh128', '')}")
+                rows.append(f"  {path}  {human_bytes(int(e['size']))}  {e.get('xxh128', '')}")
             else:
                 rows.append(f"  {path}")
         return rows
@@ -60,7 +52,7 @@ def _files(ptr: Pointer, repo: Repo | None) -> list[str] | None:
     except CasError:
         return None
     rows = [f"  {e.path}/" if e.kind == "d" else
-            f"  {e.path}  {human_size(e.size)}  {e.digest.hex() if e.digest else ''}"
+            f"  {e.path}  {human_bytes(e.size)}  {e.digest.hex() if e.digest else ''}"
             for e in entries[:MAX_FILES]]
     if len(entries) > MAX_FILES:
         rows.append(f"  ... and {len(entries) - MAX_FILES} more")
@@ -75,7 +67,7 @@ def summarize(text: str, name: str = "pointer", repo: Repo | None = None) -> str
         return text
     lines = [f"path: {ptr.path}",
              f"kind: {ptr.kind}",
-             f"size: {human_size(ptr.size)} ({ptr.size} bytes)",
+             f"size: {human_bytes(ptr.size)} ({ptr.size} bytes)",
              f"xxh128: {ptr.digest.hex()}"]
     if ptr.sha256:
         lines.append(f"sha256: {ptr.sha256}")

@@ -9,15 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..repo import Repo
+from ..units import human_bytes  # noqa: F401 - re-exported for the commands
 from .app import STATE
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def say(text: str) -> None:

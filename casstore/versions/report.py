@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..units import human_bytes
 from ..versioning import compare as metacmp
 from ..versioning import safetensors_diff, tabular
 
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 #: Hidden marker that lets a CI job find and update its own earlier comment.
 COMMENT_MARKER = "<!-- cas-diff -->"
 MAX_LISTED = 50  # file names listed per folder and kind of change
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def _signed_bytes(n: int) -> str:
