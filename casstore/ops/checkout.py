@@ -148,6 +148,30 @@ def _fix_mode(path: Path, executable: bool) -> None:
         os.chmod(path, mode & ~0o111)
 
 
+class _HashSink:
+    """A write-only file that only computes SHA-256."""
+
+    def __init__(self) -> None:
+        self.h = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        return len(data)
+
+
+def tree_sha256(repo: Repo, tree: list[TreeEntry]) -> str:
+    """A folder's SHA-256 as 'cas add --sha256' records it (over each file's SHA-256, in
+    tree order), computed from the cache's verified content."""
+    h = hashlib.sha256()
+    for e in sorted(tree, key=lambda e: e.path.encode()):
+        if e.digest is None:
+            continue
+        sink = _HashSink()
+        restore_file(repo.cache, e.digest, e.size, sink)  # type: ignore[arg-type]
+        h.update(f"{e.path}\0{sink.h.hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
 def load_tree(repo: Repo, digest: bytes, shown: str) -> list[TreeEntry]:
     loc = repo.cache.locate(digest)
     if loc is None:
@@ -173,6 +197,12 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
         data.unlink()
     cur = {e.path: e for e in current_dir_entries(repo, data)} if data.is_dir() else {}
     want = {e.path: e for e in tree}
+    if ptr.sha256 and cur != want:
+        # Verified before anything is written or removed, so a refused folder stays as it was.
+        if tree_sha256(repo, tree) != ptr.sha256:
+            raise CorruptObjectError(
+                f"{shown}: content does not match the pointer's sha256; the pointer or the "
+                "cache has been tampered with")
     blocked: set[str] = set()
     # Remove what the tree does not have, deepest first, if it is recoverable.
     for rel in sorted(set(cur) - set(want), reverse=True):

@@ -144,7 +144,7 @@ def test_waiting_for_lock_message_and_no_lost_add_during_gc(repo: Path, tmp_path
     assert gc.returncode == 0, err.read_text()
     assert "another cas command is running" in err.read_text()
     assert all(e["states"] == [] for e in status(repo))
-    for name, content in (("keep.bin", keep), ("new.bin", new)):
+    for name in ("keep.bin", "new.bin"):
         (repo / name).unlink()
     run_cas(repo, "checkout")
     assert (repo / "keep.bin").read_bytes() == keep and (repo / "new.bin").read_bytes() == new
