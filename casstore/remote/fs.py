@@ -28,7 +28,14 @@ T = TypeVar("T")
 # written to tmp/ and renamed, so a reader never sees half a file.
 ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl",
                                   "memory", "oss", "r2"})
-S3_RETRIES = {"max_attempts": 10, "mode": "standard"}
+# botocore retries throttling, 5xx and connection errors itself (with backoff and jitter);
+# our own loop around each call adds a few more rounds for what slips through (truncated
+# bodies, errors s3fs re-raises), so each layer stays modest.
+S3_RETRIES = {"max_attempts": 5, "mode": "standard"}
+S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 120}
+# Errors that botocore has already retried and that another round will not fix quickly.
+UNREACHABLE = ("EndpointConnectionError", "Could not connect to the endpoint",
+               "Name or service not known", "nodename nor servname")
 ATTEMPTS = 6
 FIRST_DELAY = 0.2
 MAX_DELAY = 8.0
@@ -107,6 +114,8 @@ def classify(exc: BaseException) -> str:
     text = f"{name} {exc}"
     if isinstance(exc, PermissionError) or any(c in text for c in AUTH_CODES):
         return "auth"
+    if any(u in text for u in UNREACHABLE):
+        return "fatal"
     if isinstance(exc, (ShortRead, ConnectionError, TimeoutError)):
         return "transient"
     if isinstance(exc, (IsADirectoryError, NotADirectoryError, FileExistsError)):
@@ -134,6 +143,8 @@ def open_remote(spec: RemoteSpec, base: Path) -> Remote:
     if protocol in ("s3", "s3a"):
         cfg = dict(opts.get("config_kwargs") or {})
         cfg.setdefault("retries", dict(S3_RETRIES))
+        for k, v in S3_TIMEOUTS.items():
+            cfg.setdefault(k, v)
         opts["config_kwargs"] = cfg
     try:
         fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True, **opts)

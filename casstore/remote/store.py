@@ -241,7 +241,7 @@ class RemoteStore:
                 self._makedirs(key)
                 fs.mv(dest, key)
 
-        self.remote.call(what, put)
+        self._write_call(what, put)
 
     def upload_bytes(self, data: bytes, key: str, what: str) -> None:
         fs = self.remote.fs
@@ -258,7 +258,16 @@ class RemoteStore:
             self._makedirs(key)
             fs.mv(dest, key)
 
-        self.remote.call(what, put)
+        self._write_call(what, put)
+
+    def _write_call(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            self.remote.call(what, fn)
+        except FileNotFoundError:
+            raise RemoteError(self.remote.clean(
+                f"remote '{self.name}' ({self.remote.spec.shown()}) does not exist (no such "
+                "bucket or folder); create it first, or fix the URL with 'cas remote modify "
+                f"{self.name} url URL'")) from None
 
     def upload_pack(self, local: Path, name: str, index_bytes: bytes, *,
                     skip_if_present: bool = True) -> int:
