@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from ..remote import config as rc
 from .app import app
 from .output import open_repo, print_json, say
 
@@ -24,6 +23,10 @@ def add(
     force: bool = typer.Option(False, "--force", "-f", help="Replace a remote of that name."),
 ) -> None:
     """Add a remote (committed in .cas/config.yaml unless --local)."""
+    # Imported here: the remote stack (fsspec, s3fs) costs start-up time for
+    # every other command.
+    from ..remote import config as rc
+
     with open_repo() as repo:
         spec = rc.add_remote(repo.config, name, url, default=default, local=local, force=force)
     say(f"added remote '{spec.name}' at {spec.shown()}" + (" (default)" if default else ""))
@@ -39,6 +42,8 @@ def modify(
     local: bool = typer.Option(False, "--local", help=LOCAL_HELP),
 ) -> None:
     """Set or unset one option of a remote."""
+    from ..remote import config as rc
+
     if (value is None) != unset:
         from ..errors import UsageError
 
@@ -52,6 +57,8 @@ def modify(
 @remote_app.command("remove")
 def remove(name: str = typer.Argument(..., help="The remote.")) -> None:
     """Forget a remote (its data stays where it is)."""
+    from ..remote import config as rc
+
     with open_repo() as repo:
         rc.remove_remote(repo.config, name)
     say(f"removed remote '{name}'")
@@ -60,6 +67,8 @@ def remove(name: str = typer.Argument(..., help="The remote.")) -> None:
 @remote_app.command("list")
 def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List remotes with their URLs and options (secrets shown as ***)."""
+    from ..remote import config as rc
+
     with open_repo() as repo:
         specs = rc.remotes(repo.config)
         default = rc.default_name(repo.config)
@@ -80,6 +89,8 @@ def default_(
     local: bool = typer.Option(False, "--local", help=LOCAL_HELP),
 ) -> None:
     """Show or set the default remote (core.remote)."""
+    from ..remote import config as rc
+
     with open_repo() as repo:
         if name is None and not unset:
             cur = rc.default_name(repo.config)
