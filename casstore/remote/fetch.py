@@ -229,10 +229,12 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list, res: FetchResult) ->
     with cache.writer() as w:
         dl.fetch(want, f"fetching from {rs.name}", writer=w)
     # 4. recipes (once their file rebuilds to its digest) and trees
-    with cache.writer() as w:
+    total = sum(files[d][0] for d in recipes)
+    with cache.writer() as w, rs.reporter.progress("verifying files", total) as bar:
         for digest, raw in recipes.items():
             size, name = files[digest]
             ok = _rebuilds(cache, recipe_rows[digest], digest, size)
+            bar.advance(size)
             if ok is None:
                 continue  # some chunks are not on the remote: reported below
             if not ok:
