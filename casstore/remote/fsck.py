@@ -99,6 +99,11 @@ def _check_pack(blob: bytes, name: str, rindex: Index, is_indexed: bool
                 problems.append(f"pack {name}: {bad} index entries disagree with its trailer")
         if n_indexed > len(entries):
             problems.append(f"pack {name}: the index lists more objects than the pack holds")
+        # A damaged id in an index row leaves the real object unindexed: unreachable.
+        unindexed = int((rows < 0).sum())
+        if unindexed:
+            problems.append(f"pack {name}: {unindexed} of its objects are missing from the "
+                            "index (damaged index file)")
     own: set[bytes] | None = None
     for e in entries:
         oid = e["id"].tobytes()
