@@ -13,22 +13,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_text
-from .chunker import Chunker, ChunkParams
 from .config import Config
 from .errors import NotARepoError, PathError
 from .pointer import SUFFIX, Pointer, pointer_path_for, read_pointer
 from .reporting import SILENT, Reporter
 from .statcache import StatCache
-from .store.local import LocalStore
 from .workspace import find_pointers
 
 if TYPE_CHECKING:
     from .api import CasFile
+    from .chunker import Chunker
     from .ops.compare import CompareResult
     from .ops.diff import DiffResult
     from .ops.version import LogEntry, VersionResult
     from .remote.results import FetchResult, PullResult, PushResult
     from .results import AddResult, CheckoutResult, FsckResult, GcResult, LsEntry, StatusEntry
+    from .store.local import LocalStore
 
 CAS_DIR = ".cas"
 CAS_GITIGNORE = "/cache/\n/tmp/\n/state/\n/config.local.yaml\n"
@@ -67,6 +67,8 @@ class Repo:
         cas.mkdir(exist_ok=True)
         import yaml
 
+        from .chunker import ChunkParams
+
         cfg = {"core": {"compression": "auto"},
                "chunking": ChunkParams().as_dict(),
                "versioning": {"scheme": "semantic"}}
@@ -76,17 +78,37 @@ class Repo:
 
     # parts --------------------------------------------------------------------------
     @cached_property
-    def cache(self) -> LocalStore:
+    def cache_root(self) -> Path:
         d = self.config.get("cache.dir")
-        root = (self.root / d) if d else (self.cas_dir / "cache")
-        return LocalStore(root, fsync=bool(self.config.get("core.fsync", True)),
+        return (self.root / d) if d else (self.cas_dir / "cache")
+
+    @cached_property
+    def cache(self) -> LocalStore:
+        # Imported on first use: numpy and pyarrow come with the store, and commands that
+        # never touch it (status of an unchanged tree) should not pay for them.
+        from .store.local import LocalStore
+
+        return LocalStore(self.cache_root, fsync=bool(self.config.get("core.fsync", True)),
                           notify=self.reporter.note)
+
+    def in_cache(self, oid: bytes) -> bool:
+        """Whether a pointer's top object is cached: a marker stat, else the index."""
+        from .store import roots
+
+        if roots.known(self.cache_root, oid):
+            return True
+        if self.cache.has(oid):
+            roots.remember(self.cache_root, [oid])
+            return True
+        return False
 
     @cached_property
     def stat_cache(self) -> StatCache:
         return StatCache(self.cas_dir / "state" / "stat.db")
 
     def chunker(self) -> Chunker:
+        from .chunker import Chunker, ChunkParams
+
         return Chunker(ChunkParams.from_dict(self.config.get("chunking") or {}))
 
     def close(self) -> None:

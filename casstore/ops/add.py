@@ -14,6 +14,7 @@ from ..files import CodecChooser, StoredFile, chunk_list, store_file
 from ..pointer import SUFFIX, Pointer, pointer_path_for
 from ..results import AddedItem, AddResult
 from ..statcache import StatCache
+from ..store import roots
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
 from ..tree import TreeEntry, check_rel_path, tree_digest
@@ -138,6 +139,7 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
                     ptr = _add_file(repo, p, writer, chunker, compression, want_sha)
                 stored.append((p, ptr, writer.bytes_written - before))
             writer.flush()
+        roots.remember(repo.cache_root, [ptr.digest for _, ptr, _ in stored])
         # Pointers are written only once the data they name is committed (packs renamed,
         # indexes written): a kill before this point leaves the previous pointers.
         for p, ptr, new_bytes in stored:

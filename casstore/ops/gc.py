@@ -18,6 +18,7 @@ import numpy as np
 from ..atomic import TMP_SUFFIX, is_tmp_name
 from ..reachability import expand, history_roots, workspace_roots
 from ..results import GcResult
+from ..store import roots as root_markers
 from ..store.index import Index, Location
 from ..store.local import LocalStore
 from ..store.packfile import ENTRY_DTYPE
@@ -102,6 +103,7 @@ def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
                                  store.read_raw(loc))
         gone = {index.packs[i] for i in dead_packs + repack}
         _rewrite_index(store, gone)
+        root_markers.prune(store.root, store.has)
         for name in gone:
             with contextlib.suppress(FileNotFoundError):
                 store.pack_path(name).unlink()

@@ -34,7 +34,7 @@ def status(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
                     entry.states.append("modified")
             else:
                 _dir_status(repo, data, ptr.digest, entry)
-            if not repo.cache.has(ptr.digest):
+            if not repo.in_cache(ptr.digest):
                 entry.states.append("not in cache")
             out.append(entry)
     finally:
