@@ -122,11 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     if "3" in only:
         only.add("1")
     remove(work / "ws")
+    elapsed: dict[str, float] = {}
     for key, (title, fn) in SCENARIOS.items():
         if only and key not in only:
             continue
         print(f"scenario {key}: {title}", flush=True)
+        t_scenario = time.monotonic()
         fn(ctx)
+        elapsed[key] = round(time.monotonic() - t_scenario, 1)
+        print(f"  scenario {key} took {elapsed[key]:.0f} s", flush=True)
     remove(work / "ws")
 
     duration = time.monotonic() - t0
@@ -134,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode.name,
         "started": started.strftime("%Y-%m-%d %H:%M"),
         "duration_s": duration,
+        "scenario_seconds": elapsed,
         "load_start": load_start,
         "load_end": _load(),
         "machine": report.machine(),

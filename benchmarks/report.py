@@ -299,7 +299,8 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
         f"# casstore benchmarks — {mode.name} mode",
         "",
         f"Run {meta['started']} UTC, {mode.reps} repetition(s) per step; times are the median "
-        f"wall-clock seconds with (min–max). Harness time {meta['duration_s']:.0f} s. "
+        f"wall-clock seconds with (min–max). Harness time {meta['duration_s']:.0f} s "
+        f"(per scenario: {meta.get('scenario_seconds', {})}). "
         "Page cache warm for every tool alike.",
         "",
         f"**Machine:** {mach['cpu']}, {mach['cores']} cores, {human(float(mach['memory']))} "
@@ -322,8 +323,11 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
         lines += [f"**Sizes differ from the issue in {mode.name} mode:** big file "
                   f"{human(mode.big)} (issue: {human(mode.issue_big)}), {mode.small_count:,} "
                   f"small files (issue: {mode.issue_small_count:,}); scaling sizes "
-                  f"{', '.join(human(s) for s in mode.scaling)}. Targets are checked at these "
-                  "sizes.", ""]
+                  f"{', '.join(human(s) for s in mode.scaling)}"
+                  + (f"; push/pull moves a {human(mode.remote_big or mode.big)} file and "
+                     f"{mode.remote_small_count or mode.small_count:,} small files"
+                     if mode.remote_big or mode.remote_small_count else "")
+                  + ". Targets are checked at these sizes.", ""]
     lines += ["## Targets", "", "| target | result |", "|---|---|"]
     lines += [f"| {t.text} | {t.verdict()} |" for t in checks]
     lines += ["", "## casstore against DVC and Git LFS",

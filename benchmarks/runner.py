@@ -8,6 +8,7 @@ which is what a user sees as "how much memory did `cas add` need".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -100,7 +101,14 @@ def run_one(cmd: Cmd, timeout: float, base_env: Mapping[str, str]) -> Sample:
                 stderr=err,
                 start_new_session=True,  # lets us kill the whole tree on timeout
             )
-            status, usage, timed_out = _wait(proc, timeout)
+            try:
+                status, usage, timed_out = _wait(proc, timeout)
+            except BaseException:
+                # Interrupted (Ctrl-C, SIGTERM): never leave a measured tool running behind us.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                os.waitpid(proc.pid, 0)
+                raise
             wall = time.perf_counter() - start
         # Popen must not try to reap the process again.
         proc.returncode = os.waitstatus_to_exitcode(status) if not timed_out else -9
