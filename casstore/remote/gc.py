@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 DEFAULT_GRACE_HOURS = 24.0
 COMPACT_AFTER = 64  # index files; past this many gc merges them into one
+ORPHAN_MIN_AGE = 3600.0  # seconds an unindexed pack or temp upload is left to its push
 
 
 class RemoteSource:
@@ -72,8 +73,10 @@ def remote_gc(repo: Repo, remote: str | None = None, *, dry_run: bool = False,
                          all_commits=all_commits)
     rs = open_store(repo, remote, jobs)
     res = RemoteGcResult(remote=rs.name, dry_run=dry_run, grace_hours=grace_hours)
-    rindex = rs.index(refresh=True)
+    # Packs are listed before the index: a pack that a concurrent push indexes in between is
+    # then seen as indexed rather than as an orphan.
     listed = rs.list_packs()
+    rindex = rs.index(refresh=True)
     missing: set[bytes] = set()
     live = expand(RemoteSource(rs, rindex, repo.cache), roots, missing=missing)
     unreadable = [m for m in missing if m in rindex]
@@ -84,9 +87,10 @@ def remote_gc(repo: Repo, remote: str | None = None, *, dry_run: bool = False,
     now = time.time()
     grace = grace_hours * 3600
 
-    def old_enough(name: str) -> bool:
+    def old_enough(name: str, at_least: float = 0.0) -> bool:
         info = listed.get(name)
-        return info is not None and info.mtime is not None and now - info.mtime >= grace
+        return info is not None and info.mtime is not None \
+            and now - info.mtime >= max(grace, at_least)
 
     live_per_pack = np.bincount(rindex.pack, weights=mask.astype(float),
                                 minlength=len(rindex.packs))
@@ -107,11 +111,13 @@ def remote_gc(repo: Repo, remote: str | None = None, *, dry_run: bool = False,
             res.packs_kept += 1
             res.bytes_kept += size
     indexed = set(rindex.packs)
-    orphans = [n for n in listed if n not in indexed and old_enough(n)]
+    # An unindexed pack may be a push between its pack and its index: whatever the grace
+    # period, it is given ORPHAN_MIN_AGE to finish.
+    orphans = [n for n in listed if n not in indexed and old_enough(n, ORPHAN_MIN_AGE)]
     res.unindexed_deleted = len(orphans)
     res.bytes_freed += sum(listed[n].size for n in orphans)
     tmp = [k for k, i in rs.list_tmp().items()
-           if i.mtime is not None and now - i.mtime >= grace]
+           if i.mtime is not None and now - i.mtime >= max(grace, ORPHAN_MIN_AGE)]
     res.temp_files_deleted = len(tmp)
     names = rs.index_names
     if dry_run:

@@ -26,6 +26,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..errors import CorruptObjectError
 from ..hashing import digest_bytes
+from ..reporting import Reporter
 from ..store.index import Index
 from ..store.indexfile import encode_index
 from ..store.local import LocalStore
@@ -101,7 +102,7 @@ def push(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = 
         try:
             uploads = [_whole_upload(cache, lindex, p) for p in whole]
             res.packs_uploaded = len(uploads)
-            repacked = _repack(cache, lindex, loose, stage)
+            repacked = _repack(cache, lindex, loose, stage, rs.reporter)
             res.packs_repacked = len(repacked)
             uploads += repacked
             _send(rs, uploads, res)
@@ -140,13 +141,15 @@ def _whole_upload(cache: LocalStore, lindex: Index, pos: int) -> Upload:
                   encode_index([name], np.zeros(len(ents), np.uint32), ents), len(ents))
 
 
-def _repack(cache: LocalStore, lindex: Index, rows: np.ndarray, stage: Path) -> list[Upload]:
+def _repack(cache: LocalStore, lindex: Index, rows: np.ndarray, stage: Path,
+            reporter: Reporter) -> list[Upload]:
     """Copy the objects at ``rows`` into new packs under ``stage``, verified on the way."""
     if len(rows) == 0:
         return []
     order = np.lexsort((lindex.offset[rows], lindex.pack[rows]))
     staged = LocalStore(stage, fsync=False)
-    with staged.writer() as w:
+    total = int(lindex.length[rows].sum(dtype=np.int64))
+    with staged.writer() as w, reporter.progress("packing objects to send", total) as bar:
         for r in rows[order]:
             r = int(r)
             oid = id_at(lindex, r)
@@ -158,6 +161,7 @@ def _repack(cache: LocalStore, lindex: Index, rows: np.ndarray, stage: Path) -> 
                     raise CorruptObjectError(f"object {oid.hex()} in local pack {loc.pack} is "
                                              "corrupt; run 'cas fsck' before pushing")
             w.put_stored(oid, loc.type, loc.codec, loc.raw_length, raw)
+            bar.advance(loc.length)
     out = []
     for name in w.packs:
         idx = (staged.index_dir / f"{name}.idx").read_bytes()
