@@ -141,3 +141,20 @@ def test_open_fetches_from_remote_on_demand(repo: Path, cas, tmp_path: Path) -> 
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     with casstore.open("w.bin", repo=clone) as f:
         assert f.read() == data
+
+
+def test_unindexed_pack_gets_an_hour_whatever_the_grace(repo: Path, cas, tmp_path: Path
+                                                        ) -> None:
+    remote = tmp_path / "remote"
+    write_random(repo / "a.bin", 100_000, seed=8)
+    cas("add", "a.bin")
+    cas("remote", "add", "origin", str(remote), "--default")
+    cas("push")
+    next((remote / "index").glob("*.idx")).unlink()  # a push between pack and index
+    (repo / "a.bin.cas").unlink()
+    _age(_packs(remote), 0.2)
+    young = json.loads(cas("gc", "--remote", "origin", "--grace", "0", "--json").stdout)
+    assert young["unindexed_deleted"] == 0 and len(_packs(remote)) == 1
+    _age(_packs(remote), 2)
+    old = json.loads(cas("gc", "--remote", "origin", "--grace", "0", "--json").stdout)
+    assert old["unindexed_deleted"] == 1 and _packs(remote) == []
