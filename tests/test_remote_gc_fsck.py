@@ -158,3 +158,30 @@ def test_unindexed_pack_gets_an_hour_whatever_the_grace(repo: Path, cas, tmp_pat
     _age(_packs(remote), 2)
     old = json.loads(cas("gc", "--remote", "origin", "--grace", "0", "--json").stdout)
     assert old["unindexed_deleted"] == 1 and _packs(remote) == []
+
+
+def test_remote_gc_repacks_mostly_dead_packs(repo: Path, cas, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    small = write_random(repo / "small.bin", 100_000, seed=12)
+    write_random(repo / "big.bin", 2 * MiB, seed=13)
+    cas("add", "small.bin", "big.bin")  # one local pack, one remote pack
+    cas("remote", "add", "origin", str(remote), "--default")
+    cas("push")
+    old = _packs(remote)
+    assert len(old) == 1
+    (repo / "big.bin.cas").unlink()
+    _age(old, 48)
+    dry = json.loads(cas("gc", "--remote", "origin", "-n", "--json").stdout)
+    assert dry["packs_repacked"] == [old[0].stem] and dry["bytes_freed"] >= 2 * MiB
+    assert old[0].exists()
+    done = json.loads(cas("gc", "--remote", "origin", "--json").stdout)
+    assert done["packs_repacked"] == [old[0].stem]
+    new = _packs(remote)
+    assert len(new) == 1 and new[0] != old[0] and new[0].stat().st_size < 200_000
+    assert run_cas(repo, "fsck", "--remote").ok
+    clone = tmp_path / "clone"
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "small only")
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    run_cas(clone, "pull")
+    assert (clone / "small.bin").read_bytes() == small

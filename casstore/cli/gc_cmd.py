@@ -54,7 +54,11 @@ def _remote_gc(remote: str, dry_run: bool, revs: list[str] | tuple[str, ...],
     verb = "would delete" if dry_run else "deleted"
     for name in res.packs_deleted:
         say(f"{verb} pack {name}")
-    say(f"{verb} {len(res.packs_deleted) + res.unindexed_deleted} pack(s) "
-        f"({human_bytes(res.bytes_freed)}) on '{res.remote}'; keeping {res.packs_kept} "
+    for name in res.packs_repacked:
+        say(f"{'would repack' if dry_run else 'repacked'} pack {name}")
+    repacked = "would repack" if dry_run else "repacked"
+    say(f"{verb} {len(res.packs_deleted) + res.unindexed_deleted} pack(s), {repacked} "
+        f"{len(res.packs_repacked)}, freeing {human_bytes(res.bytes_freed)} on "
+        f"'{res.remote}'; keeping {res.packs_kept} "
         f"({human_bytes(res.bytes_kept)}), of which {res.packs_too_young} unreferenced but "
         f"younger than {res.grace_hours:g} h")

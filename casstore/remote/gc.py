@@ -13,6 +13,7 @@ index names only packs that exist.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -20,13 +21,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import RemoteError
-from ..ops.gc import live_mask
+from ..ops.gc import REPACK_BELOW, live_mask
 from ..store.index import Index, Location
 from ..store.indexfile import decode_index
 from ..store.local import LocalStore
 from ..store.packfile import ENTRY_DTYPE
-from .fetch import _verified
-from .results import RemoteGcResult
+from .fetch import Downloader, _verified
+from .lookup import id_at, location_at
+from .results import FetchResult, RemoteGcResult
 from .session import gather_roots, open_store
 from .store import RemoteStore
 
@@ -92,12 +94,23 @@ def remote_gc(repo: Repo, remote: str | None = None, *, dry_run: bool = False,
         return info is not None and info.mtime is not None \
             and now - info.mtime >= max(grace, at_least)
 
-    live_per_pack = np.bincount(rindex.pack, weights=mask.astype(float),
-                                minlength=len(rindex.packs))
+    npacks = len(rindex.packs)
+    lengths = rindex.length.astype(np.float64)
+    live_per_pack = np.bincount(rindex.pack, weights=mask.astype(float), minlength=npacks)
+    live_bytes = np.bincount(rindex.pack, weights=lengths * mask, minlength=npacks)
+    all_bytes = np.bincount(rindex.pack, weights=lengths, minlength=npacks)
     dead: set[str] = set()
+    sparse: list[int] = []
     for i, name in enumerate(rindex.packs):
         size = listed[name].size if name in listed else 0
-        if live_per_pack[i] > 0:
+        if live_per_pack[i] > 0 and name in listed and old_enough(name) \
+                and live_bytes[i] < REPACK_BELOW * all_bytes[i]:
+            # Mostly garbage, as the local gc judges it: its live objects move to a new pack.
+            sparse.append(i)
+            res.packs_repacked.append(name)
+            res.bytes_freed += size - int(live_bytes[i])
+            res.bytes_kept += int(live_bytes[i])
+        elif live_per_pack[i] > 0:
             res.packs_kept += 1
             res.bytes_kept += size
         elif name not in listed:
@@ -122,12 +135,32 @@ def remote_gc(repo: Repo, remote: str | None = None, *, dry_run: bool = False,
     names = rs.index_names
     if dry_run:
         return res
+    if sparse:
+        _repack(rs, rindex, mask, sparse)
+        dead.update(rindex.packs[i] for i in sparse)
     res.index_files_replaced = _rewrite_indexes(rs, names, dead,
                                                 compact=len(names) > COMPACT_AFTER)
     rs.delete([rs.pack_key(n) for n in sorted(dead & set(listed)) + orphans], "deleting a pack")
     rs.delete(tmp, "deleting a temporary file")
     rs.forget_index()
     return res
+
+
+def _repack(rs: RemoteStore, rindex: Index, mask: np.ndarray, sparse: list[int]) -> None:
+    """Copy the live objects of ``sparse`` packs into new packs and publish them (pack, then
+    index), verified on the way; the old packs go afterwards with the dead ones."""
+    rows = np.nonzero(np.isin(rindex.pack, np.array(sparse, dtype=np.uint32)) & mask)[0]
+    wanted = [(id_at(rindex, int(r)), location_at(rindex, int(r))) for r in rows]
+    stage = rs.staging()
+    try:
+        staged = LocalStore(stage, fsync=False)
+        with staged.writer() as w:
+            Downloader(rs, FetchResult(remote=rs.name)).fetch(wanted, "repacking", writer=w)
+        for name in w.packs:
+            idx = (staged.index_dir / f"{name}.idx").read_bytes()
+            rs.upload_pack(staged.pack_path(name), name, idx)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _rewrite_indexes(rs: RemoteStore, names: list[str], dead: set[str], *,

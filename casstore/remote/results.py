@@ -41,6 +41,7 @@ class RemoteGcResult(_Jsonable):
     dry_run: bool
     grace_hours: float
     packs_deleted: list[str] = field(default_factory=list)
+    packs_repacked: list[str] = field(default_factory=list)  # live objects moved, pack deleted
     bytes_freed: int = 0
     packs_kept: int = 0
     bytes_kept: int = 0
