@@ -22,6 +22,7 @@ import xxhash
 from ..errors import CasError, CorruptObjectError
 from ..files import chunk_list
 from ..hashing import digest_bytes
+from ..reachability import Root
 from ..recipe import decode_recipe
 from ..store.index import Index, Location
 from ..store.local import LocalStore, PackWriter
@@ -154,7 +155,7 @@ def _locate_remote(rindex: Index, oid: bytes, name: str, missing: dict[str, int]
     return loc
 
 
-def _fetch(rs: RemoteStore, cache: LocalStore, roots: list, res: FetchResult) -> None:
+def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResult) -> None:
     rindex = rs.index()
     dl = Downloader(rs, res)
     missing: dict[str, int] = {}

@@ -188,6 +188,8 @@ class RemoteStore:
 
     def read_range(self, pack: str, start: int, end: int) -> bytes:
         """Bytes [start, end) of a pack; a short answer is retried as a transient fault."""
+        if end <= start:
+            return b""  # an empty object (an empty file's chunk): no request, no bad Range
         key = self.pack_key(pack)
 
         def get() -> bytes:
