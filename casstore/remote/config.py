@@ -83,11 +83,18 @@ def check_url(url: str) -> str:
     return url
 
 
+# Object stores have no user names: anything before '@' is an access key (id and secret).
+KEY_USERINFO_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss", "r2"})
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any password in its user part replaced by ***."""
+    """``url`` with any password in its user part replaced by *** (on object stores, the
+    whole user part: it is an access key)."""
     parts = urlsplit(url)
     if parts.scheme and "@" in parts.netloc:
         userinfo, host = parts.netloc.rsplit("@", 1)
+        if parts.scheme.lower() in KEY_USERINFO_SCHEMES:
+            return url.replace(parts.netloc, f"{REDACTED}@{host}", 1)
         if ":" in userinfo:
             user = userinfo.split(":", 1)[0]
             return url.replace(parts.netloc, f"{user}:{REDACTED}@{host}", 1)
@@ -151,7 +158,9 @@ def resolve(cfg: Config, name: str | None) -> RemoteSpec:
         name = default_name(cfg)
         if name is None:
             if len(all_) == 1:
-                return next(iter(all_.values()))
+                only = next(iter(all_.values()))
+                check_url(only.url)
+                return only
             raise ConfigError("no default remote; add one with 'cas remote add NAME URL "
                               "--default' or name it with -r NAME")
     spec = all_.get(name)
