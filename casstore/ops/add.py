@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import PathError, PointerError
 from ..files import CodecChooser, StoredFile, chunk_list, store_file
+from ..lock import store_lock
 from ..pointer import SUFFIX, Pointer, pointer_path_for
 from ..results import AddedItem, AddResult
 from ..statcache import StatCache
@@ -141,15 +142,19 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
             writer.flush()
         roots.remember(repo.cache_root, [ptr.digest for _, ptr, _ in stored])
         # Pointers are written only once the data they name is committed (packs renamed,
-        # indexes written): a kill before this point leaves the previous pointers.
-        for p, ptr, new_bytes in stored:
-            ptr_path = pointer_path_for(p)
-            changed = _write_pointer(repo, ptr_path, ptr, _previous(ptr_path, repo))
-            repo.add_gitignore(p)
-            result.items.append(AddedItem(
-                path=repo.rel(p), pointer=repo.rel(ptr_path), kind=ptr.kind, size=ptr.size,
-                digest=ptr.digest.hex(), chunks=ptr.chunks, files=ptr.files,
-                new_bytes=new_bytes, changed=changed))
+        # indexes written): a kill before this point leaves the previous pointers. The
+        # workspace lock serialises the read-modify-write of .gitignore files between
+        # concurrent adds, which would otherwise lose each other's lines.
+        with store_lock(repo.cas_dir / "state" / "workspace.lock", shared=False,
+                        notify=repo.reporter.note):
+            for p, ptr, new_bytes in stored:
+                ptr_path = pointer_path_for(p)
+                changed = _write_pointer(repo, ptr_path, ptr, _previous(ptr_path, repo))
+                repo.add_gitignore(p)
+                result.items.append(AddedItem(
+                    path=repo.rel(p), pointer=repo.rel(ptr_path), kind=ptr.kind,
+                    size=ptr.size, digest=ptr.digest.hex(), chunks=ptr.chunks,
+                    files=ptr.files, new_bytes=new_bytes, changed=changed))
         repo.stat_cache.flush()
         # Inside the lock: compaction deletes index files, which must not interleave with
         # a gc rewriting the index.

@@ -84,7 +84,7 @@ def kills(request: pytest.FixtureRequest) -> int:
     return kill_count(request.config)
 
 
-def test_kill_add(repo: Path, kills: int) -> None:
+def test_kill_add(repo: Path, kills: int, figures) -> None:
     rng = random.Random(7001)
     make_version(repo, 0)
     span = timed_run(repo, "add", *TRACKED)
@@ -99,11 +99,13 @@ def test_kill_add(repo: Path, kills: int) -> None:
         assert_store_consistent(repo)
         assert all(e["states"] == [] for e in status(repo))
         rebuild_matches(repo, expected)
+    figures["kill points: add"] += kills
+    figures["kills landed mid-command: add"] += landed
     assert landed >= kills // 2, f"only {landed} of {kills} kills hit a running add"
     final_cleanup_is_complete(repo)
 
 
-def test_kill_checkout(repo: Path, kills: int) -> None:
+def test_kill_checkout(repo: Path, kills: int, figures) -> None:
     rng = random.Random(7002)
     versions = {}
     for v in (1, 2):
@@ -130,11 +132,13 @@ def test_kill_checkout(repo: Path, kills: int) -> None:
         assert workspace_data(repo, TRACKED) == versions[v]
         assert temp_leftovers(repo) == [], temp_leftovers(repo)
         assert all(e["states"] == [] for e in status(repo))
+    figures["kill points: checkout"] += kills
+    figures["kills landed mid-command: checkout"] += landed
     assert landed >= kills // 2, f"only {landed} of {kills} kills hit a running checkout"
     final_cleanup_is_complete(repo)
 
 
-def test_kill_gc(repo: Path, kills: int) -> None:
+def test_kill_gc(repo: Path, kills: int, figures) -> None:
     rng = random.Random(7003)
     make_version(repo, 0)
     run_cas(repo, "add", *TRACKED)
@@ -153,6 +157,8 @@ def test_kill_gc(repo: Path, kills: int) -> None:
         run_cas(repo, "gc")
         assert_store_consistent(repo)
         rebuild_matches(repo, expected)
+    figures["kill points: gc"] += kills
+    figures["kills landed mid-command: gc"] += landed
     assert landed >= kills // 3, f"only {landed} of {kills} kills hit a running gc"
     final_cleanup_is_complete(repo)
 

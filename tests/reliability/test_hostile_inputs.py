@@ -341,7 +341,7 @@ def _pack_truncated(env: Env) -> tuple[list[str], str]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_hostile_input(name: str, tmp_path: Path) -> None:
+def test_hostile_input(name: str, tmp_path: Path, figures) -> None:
     env = make_env(tmp_path)
     args, named = CASES[name](env)
     before = snapshot(tmp_path, skip=("repo",))
@@ -360,6 +360,7 @@ def test_hostile_input(name: str, tmp_path: Path) -> None:
     assert after == before, "something outside the repository changed"
     assert not Path("/tmp/cas-hostile-abs").exists()
     assert not Path("/tmp/cas-hostile-tree").exists()
+    figures["hostile inputs refused"] += 1
 
 
 def test_corpus_is_large_enough() -> None:

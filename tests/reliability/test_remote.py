@@ -72,7 +72,7 @@ def _commit(repo: Path, msg: str) -> None:
     git(repo, "commit", "-qm", msg)
 
 
-def test_kill_push(pair: tuple[Path, Path], kills: int) -> None:
+def test_kill_push(pair: tuple[Path, Path], kills: int, figures) -> None:
     repo, clone = pair
     rng = random.Random(7101)
     span = timed_run(repo, "push")
@@ -89,6 +89,8 @@ def test_kill_push(pair: tuple[Path, Path], kills: int) -> None:
         git(clone, "pull", "-q")
         run_cas(clone, "pull")
         assert workspace_data(clone, TRACKED) == expected
+    figures["kill points: push"] += kills
+    figures["kills landed mid-command: push"] += landed
     assert landed >= kills // 2, f"only {landed} of {kills} kills hit a running push"
     assert_store_consistent(clone)
     run_cas(repo, "gc", "--remote", "origin", "--grace", "0", "--all-commits")
@@ -96,7 +98,7 @@ def test_kill_push(pair: tuple[Path, Path], kills: int) -> None:
     assert not report["warnings"], report
 
 
-def test_kill_pull(pair: tuple[Path, Path], kills: int) -> None:
+def test_kill_pull(pair: tuple[Path, Path], kills: int, figures) -> None:
     repo, clone = pair
     rng = random.Random(7102)
     versions = {}
@@ -123,6 +125,8 @@ def test_kill_pull(pair: tuple[Path, Path], kills: int) -> None:
         assert res.returncode == 0, res.stderr
         assert workspace_data(clone, TRACKED) == versions[v]
         assert temp_leftovers(clone) == []
+    figures["kill points: pull"] += kills
+    figures["kills landed mid-command: pull"] += landed
     assert landed >= kills // 2, f"only {landed} of {kills} kills hit a running pull"
     remote_ok(repo)
 
