@@ -26,12 +26,35 @@ def compress(data: bytes | memoryview, codec: Codec) -> bytes | memoryview:
     return pa.compress(data, codec="zstd", asbytes=True)
 
 
+ZSTD_MAGIC = 0xFD2FB528
+
+
+def zstd_content_size(data: bytes) -> int | None:
+    """The content size a zstd frame header declares (None if it declares none)."""
+    if len(data) < 6 or int.from_bytes(data[:4], "little") != ZSTD_MAGIC:
+        raise CorruptObjectError("object is not a zstd frame")
+    fhd = data[4]
+    single_segment = (fhd >> 5) & 1
+    pos = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[fhd & 3]
+    size_len = (1 if single_segment else 0, 2, 4, 8)[fhd >> 6]
+    if size_len == 0:
+        return None
+    if len(data) < pos + size_len:
+        raise CorruptObjectError("zstd frame header is truncated")
+    return int.from_bytes(data[pos:pos + size_len], "little") + (256 if size_len == 2 else 0)
+
+
 def decompress(data: bytes, codec: int, raw_length: int) -> bytes:
     """Decode stored bytes; malformed input raises CorruptObjectError, never crashes."""
     if codec == Codec.NONE:
         return data
     if codec != Codec.ZSTD:
         raise CorruptObjectError(f"unknown codec {codec}")
+    # raw_length comes from an index (possibly a remote's, possibly crafted) and sizes the
+    # output buffer: check it against the frame's own header before allocating anything.
+    declared = zstd_content_size(data)
+    if declared is not None and declared != raw_length:
+        raise CorruptObjectError("object's decoded size does not match its index entry")
     import pyarrow as pa
 
     try:

@@ -299,6 +299,9 @@ index_case("index-offset-shifted", lambda env, p, e: ([p], _set(e, offset=9)))
 index_case("index-unknown-codec", lambda env, p, e: ([p], _set(e, codec=7)))
 index_case("index-unknown-type", lambda env, p, e: ([p], _set(e, type=9)))
 index_case("index-missing-pack", lambda env, p, e: (["f" * 32], e))
+# A decompression bomb by index: 4 GiB claimed for a small zstd object.
+index_case("index-raw-length-huge", lambda env, p, e: ([p], _set(e, codec=1,
+                                                                 raw_length=2 ** 32 - 1)))
 
 
 def _dup(env: Env, pack: str, e: np.ndarray) -> tuple[list[str], np.ndarray]:
