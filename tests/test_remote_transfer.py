@@ -235,3 +235,26 @@ def test_corrupt_download_never_enters_cache(tmp_path: Path) -> None:
     with pytest.raises(CorruptObjectError, match="damaged"):
         fetch(b)
     assert len(b.cache.index()) == 0
+
+
+def test_push_and_fetch_git_history(repo: Path, cas, tmp_path: Path) -> None:
+    v1 = write_random(repo / "m.bin", 200_000, seed=21)
+    cas("add", "m.bin")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    write_random(repo / "m.bin", 200_000, seed=22)
+    cas("add", "m.bin")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v2")
+    cas("remote", "add", "origin", str(tmp_path / "remote"), "--default")
+    git(repo, "commit", "-qam", "remote")
+    only_now = json.loads(cas("push", "--json").stdout)
+    with_history = json.loads(cas("push", "--all-commits", "--json").stdout)
+    assert only_now["objects_sent"] > 0 and with_history["objects_sent"] > 0
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    out = json.loads(run_cas(clone, "fetch", "--rev", "HEAD~2", "--json").stdout)
+    assert out["missing"] == [] and out["objects_fetched"] > 0
+    git(clone, "checkout", "-q", "HEAD~2")
+    run_cas(clone, "checkout")
+    assert (clone / "m.bin").read_bytes() == v1
