@@ -7,6 +7,7 @@ than a second says so ("waiting for lock").
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -163,3 +164,27 @@ def test_checkout_waits_for_gc_and_says_so(repo: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "waiting for lock" in res.stderr
     assert (repo / "a.bin").read_bytes() == data
+
+
+def test_open_readers_across_a_repacking_gc(repo: Path) -> None:
+    """`casstore.open` handles opened before a gc that repacks their data keep reading."""
+    import casstore
+
+    live = write_random(repo / "live.bin", 1 * MiB, seed=5)
+    write_random(repo / "junk.bin", 6 * MiB, seed=6)
+    run_cas(repo, "add", "live.bin", "junk.bin")  # one pack, mostly junk-to-be
+    (repo / "junk.bin.cas").unlink()
+    (repo / "junk.bin").unlink()
+    with casstore.open("live.bin", repo=repo) as early:
+        head = early.read(1000)
+        gc = start_cas(repo, "gc", "--json")
+        with casstore.open("live.bin", repo=repo) as during:
+            mid = during.read()
+        res = finish(gc, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["packs_repacked"] == 1  # live data moved to a new pack
+        rest = early.read()
+    assert head + rest == live and mid == live
+    with casstore.open("live.bin", repo=repo) as after:
+        assert after.read() == live
+    assert_store_consistent(repo)
