@@ -224,8 +224,14 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
     want = []
     for cid, name in chunks.items():
         loc = _locate_remote(rindex, cid, name, missing)
-        if loc is not None:
-            want.append((cid, loc))
+        if loc is None:
+            continue
+        if loc.type != ObjectType.CHUNK:
+            # A recipe's id is not the hash of its bytes: accepting one here would let a bad
+            # index slip unverified bytes into the cache.
+            raise CorruptObjectError(f"{name}: remote object {cid.hex()} should be a chunk; "
+                                     "run 'cas fsck --remote'")
+        want.append((cid, loc))
     res.objects_needed = len(want) + len(recipes) + len(new_trees)
     with cache.writer() as w:
         dl.fetch(want, f"fetching from {rs.name}", writer=w)
