@@ -258,3 +258,27 @@ def test_push_and_fetch_git_history(repo: Path, cas, tmp_path: Path) -> None:
     git(clone, "checkout", "-q", "HEAD~2")
     run_cas(clone, "checkout")
     assert (clone / "m.bin").read_bytes() == v1
+
+
+def test_index_that_mislabels_a_chunk_is_refused(tmp_path: Path) -> None:
+    import fsspec
+
+    from casstore.store.indexfile import decode_index, encode_index
+
+    url = f"memory://cas-test-{uuid.uuid4().hex}"
+    a = _api_repo(tmp_path / "a")
+    write_random(a.root / "x.bin", 300_000, seed=31)  # several chunks and a recipe
+    a.add([a.root / "x.bin"])
+    rc.add_remote(a.config, "mem", url, default=True)
+    push(a)
+    fs = fsspec.filesystem("memory")
+    key = next(k for k in fs.find(url) if k.endswith(".idx"))
+    packs, rows, ents = decode_index(fs.cat_file(key))
+    ents["type"][ents["type"] == 0] = 1  # every chunk now claims to be a recipe
+    fs.pipe_file(key, encode_index(packs, rows, ents))
+    b = _api_repo(tmp_path / "b")
+    rc.add_remote(b.config, "mem", url, default=True)
+    (b.root / "x.bin.cas").write_bytes((a.root / "x.bin.cas").read_bytes())
+    with pytest.raises(CorruptObjectError, match="should be a chunk"):
+        fetch(b)
+    assert len(b.cache.index()) == 0
