@@ -3,6 +3,7 @@ fault-injecting proxy, killed mid-push, and with wrong credentials."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -44,15 +45,26 @@ def _clone(src: Path, dest: Path, endpoint: str) -> Path:
     return dest
 
 
+@pytest.fixture
+def bucket() -> tuple[str, str]:
+    """``(s3 url, endpoint)`` of a fresh bucket, removed afterwards (the server keeps
+    everything in memory)."""
+    endpoint = s3_endpoint()
+    url, _ = fresh_bucket(endpoint)
+    yield url, endpoint
+    with contextlib.suppress(Exception):
+        s3_filesystem().rm(url.removeprefix("s3://").split("/")[0], recursive=True)
+
+
 def _objects(url: str) -> dict[str, int]:
     fs = s3_filesystem()
     return {k: int(v["size"]) for k, v in fs.find(url.removeprefix("s3://"),
                                                  detail=True).items()}
 
 
-def test_push_pull_byte_identical_on_s3(repo: Path, tmp_path: Path) -> None:
-    endpoint = s3_endpoint()
-    url, _ = fresh_bucket(endpoint)
+def test_push_pull_byte_identical_on_s3(repo: Path, tmp_path: Path,
+                                       bucket: tuple[str, str]) -> None:
+    url, endpoint = bucket
     big = write_random(repo / "model.bin", 70 * MiB, seed=1)  # two packs, multipart uploads
     for i in range(300):
         (repo / "ds").mkdir(exist_ok=True)
@@ -82,9 +94,9 @@ def test_push_pull_byte_identical_on_s3(repo: Path, tmp_path: Path) -> None:
     assert run_cas(clone, "fsck", "--remote", env=_env()).ok
 
 
-def test_push_and_pull_survive_ten_percent_faults(repo: Path, tmp_path: Path) -> None:
-    endpoint = s3_endpoint()
-    url, _ = fresh_bucket(endpoint)
+def test_push_and_pull_survive_ten_percent_faults(repo: Path, tmp_path: Path,
+                                                  bucket: tuple[str, str]) -> None:
+    url, endpoint = bucket
     files = {}
     for i in range(4):  # four adds: four local packs, so four uploads and many range reads
         files[f"f{i}.bin"] = write_random(repo / f"f{i}.bin", 3 * MiB, seed=10 + i)
@@ -119,9 +131,8 @@ def _index_count(url: str) -> int:
         return 0
 
 
-def test_kill_during_push_then_push_again(repo: Path) -> None:
-    endpoint = s3_endpoint()
-    url, _ = fresh_bucket(endpoint)
+def test_kill_during_push_then_push_again(repo: Path, bucket: tuple[str, str]) -> None:
+    url, endpoint = bucket
     n = 6
     for i in range(n):
         write_random(repo / f"f{i}.bin", 2 * MiB, seed=20 + i)
