@@ -300,7 +300,7 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
         "",
         f"Run {meta['started']} UTC, {mode.reps} repetition(s) per step; times are the median "
         f"wall-clock seconds with (min–max). Harness time {meta['duration_s']:.0f} s "
-        f"(per scenario: {meta.get('scenario_seconds', {})}). "
+        f"(per scenario: {_per_scenario(meta.get('scenario_seconds'))}). "
         "Page cache warm for every tool alike.",
         "",
         f"**Machine:** {mach['cpu']}, {mach['cores']} cores, {human(float(mach['memory']))} "
@@ -344,6 +344,12 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
         lines += ["", "## Model history: storage", "", notes.get("5", ""), ""] + dedup
     lines += ["", "## Details"] + details(results, notes)
     return "\n".join(lines) + "\n"
+
+
+def _per_scenario(seconds: object) -> str:
+    if not isinstance(seconds, dict) or not seconds:
+        return "n/a"
+    return ", ".join(f"{k}: {float(v):.0f} s" for k, v in seconds.items())
 
 
 def write(out_dir: Path, stamp: str, mode: Mode, markdown: str, payload: dict[str, object],
