@@ -121,39 +121,53 @@ def main(argv: list[str] | None = None) -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     if "3" in only:
         only.add("1")
-    remove(work / "ws")
+    remove(ctx.ws_root)
     elapsed: dict[str, float] = {}
-    for key, (title, fn) in SCENARIOS.items():
-        if only and key not in only:
-            continue
-        print(f"scenario {key}: {title}", flush=True)
-        t_scenario = time.monotonic()
-        fn(ctx)
-        elapsed[key] = round(time.monotonic() - t_scenario, 1)
-        print(f"  scenario {key} took {elapsed[key]:.0f} s", flush=True)
-    remove(work / "ws")
-
-    duration = time.monotonic() - t0
-    meta: dict[str, object] = {
-        "mode": mode.name,
-        "started": started.strftime("%Y-%m-%d %H:%M"),
-        "duration_s": duration,
-        "scenario_seconds": elapsed,
-        "load_start": load_start,
-        "load_end": _load(),
-        "machine": report.machine(),
-        "filesystem": report.filesystem(work),
-        "versions": versions,
-        "unavailable": results.unavailable,
-        "sizes": {"big": mode.big, "small_count": mode.small_count,
-                  "small_size": mode.small_size, "scaling": mode.scaling,
-                  "model_bytes": mode.model_bytes},
-        "notes": ctx.notes,
-    }
-    checks = report.targets(results, mode)
-    markdown = report.render(results, mode, meta, ctx.notes, checks)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    md, js = report.write(args.out, stamp, mode, markdown, meta, results, checks)
+
+    def save(status: str) -> tuple[Path, Path, list[report.Target], float]:
+        duration = time.monotonic() - t0
+        meta: dict[str, object] = {
+            "mode": mode.name,
+            "status": status,
+            "started": started.strftime("%Y-%m-%d %H:%M"),
+            "duration_s": duration,
+            "scenario_seconds": elapsed,
+            "load_start": load_start,
+            "load_end": _load(),
+            "machine": report.machine(),
+            "filesystem": report.filesystem(work),
+            "versions": versions,
+            "unavailable": results.unavailable,
+            "sizes": {"big": mode.big, "small_count": mode.small_count,
+                      "small_size": mode.small_size, "scaling": mode.scaling,
+                      "model_bytes": mode.model_bytes},
+            "notes": ctx.notes,
+        }
+        checks = report.targets(results, mode)
+        markdown = report.render(results, mode, meta, ctx.notes, checks)
+        md, js = report.write(args.out, stamp, mode, markdown, meta, results, checks)
+        return md, js, checks, duration
+
+    try:
+        for key, (title, fn) in SCENARIOS.items():
+            if only and key not in only:
+                continue
+            print(f"scenario {key}: {title}", flush=True)
+            t_scenario = time.monotonic()
+            fn(ctx)
+            elapsed[key] = round(time.monotonic() - t_scenario, 1)
+            print(f"  scenario {key} took {elapsed[key]:.0f} s", flush=True)
+            # Results so far are written after every scenario: a long run that is stopped
+            # still leaves everything it measured.
+            save(f"partial: scenarios {', '.join(elapsed)} done")
+    except (KeyboardInterrupt, SystemExit):
+        md, js, _checks, _duration = save(f"interrupted after scenarios {', '.join(elapsed)}")
+        print(f"\ninterrupted; wrote what was measured to {md}", file=sys.stderr)
+        raise
+    finally:
+        remove(ctx.ws_root)
+    md, js, checks, duration = save("complete")
     print()
     if mode.name == "smoke":
         print("Smoke mode checks that the harness and casstore work; it never judges speed.")

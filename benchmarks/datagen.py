@@ -40,7 +40,7 @@ def random_file(path: Path, size: int, seed: int) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # concurrent runs: own temp names
     with open(tmp, "wb") as fh:
         left = size
         while left:
@@ -59,7 +59,7 @@ def small_files(root: Path, count: int, folders: int, size: int, seed: int) -> P
         return root
     if root.exists():
         shutil.rmtree(root)
-    tmp = root.with_name(root.name + ".tmp")
+    tmp = root.with_name(f"{root.name}.{os.getpid()}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     rng = np.random.default_rng(seed)
@@ -71,7 +71,10 @@ def small_files(root: Path, count: int, folders: int, size: int, seed: int) -> P
         if i % per_folder == 0:
             folder.mkdir(parents=True)
         (folder / f"f{i:05d}.bin").write_bytes(blob[i * size : (i + 1) * size])
-    os.replace(tmp, root)
+    if root.exists():  # another run finished the same data first
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, root)
     _write_stamp(root, spec)
     return root
 

@@ -298,6 +298,8 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
     lines = [
         f"# casstore benchmarks — {mode.name} mode",
         "",
+        *([f"**Status:** {meta['status']}.", ""] if meta.get("status", "complete") != "complete"
+          else []),
         f"Run {meta['started']} UTC, {mode.reps} repetition(s) per step; times are the median "
         f"wall-clock seconds with (min–max). Harness time {meta['duration_s']:.0f} s "
         f"(per scenario: {_per_scenario(meta.get('scenario_seconds'))}). "

@@ -52,8 +52,14 @@ class Context:
     def data(self) -> Path:
         return self.work / "data"
 
+    @property
+    def ws_root(self) -> Path:
+        # One folder per run: two runs at once (a developer's quick run while CI's smoke runs,
+        # say) must never delete each other's workspaces.
+        return self.work / "ws" / f"run-{os.getpid()}"
+
     def workspace(self, scenario: str, tool: str, rep: int) -> Path:
-        ws = self.work / "ws" / f"s{scenario}-{tool}-{rep}"
+        ws = self.ws_root / f"s{scenario}-{tool}-{rep}"
         if ws.exists():
             remove(ws)
         ws.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +152,7 @@ def _per_tool(ctx: Context, scenario: str, tools: list[Tool],
 def _ceilings(ctx: Context, step: str, commands: Callable[[Path], dict[str, list[Cmd]]]) -> None:
     if not ctx.mode.ceilings:
         return
-    scratch = ctx.work / "ws" / "ceiling"
+    scratch = ctx.ws_root / "ceiling"
     for _rep in range(ctx.mode.reps):
         for name, cmds in commands(scratch).items():
             remove(scratch)
@@ -331,7 +337,7 @@ def scenario_remote(ctx: Context) -> None:
 
 def _remote_ceilings(ctx: Context, server: S3Server | None, big: Path, small: Path,
                      rep: int) -> None:
-    scratch = ctx.work / "ws" / "ceiling"
+    scratch = ctx.ws_root / "ceiling"
     remove(scratch)
     scratch.mkdir(parents=True)
     try:

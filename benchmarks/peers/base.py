@@ -101,6 +101,8 @@ def _force_remove(func, path, _exc):  # type: ignore[no-untyped-def]
     import os
     import stat
 
+    if isinstance(_exc[1], FileNotFoundError):
+        return  # already gone: nothing to do
     parent = os.path.dirname(path)
     os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR)
     if os.path.exists(path) and not os.path.islink(path):
