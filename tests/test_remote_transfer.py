@@ -181,7 +181,8 @@ def test_corrupt_remote_pack_is_refused_and_reported(repo: Path, cas, tmp_path: 
     assert not (clone / "a.bin").exists()
     assert run_cas(clone, "fsck").ok  # nothing bad entered the cache
     f = run_cas(clone, "fsck", "--remote", check=False)
-    assert f.returncode == 1 and "hash mismatch" in f.stderr and "do not match" in f.stderr
+    # The damaged chunk is named; the pack's name still matches its (intact) entry table.
+    assert f.returncode == 1 and "hash mismatch" in f.stderr
 
 
 def test_data_missing_everywhere_is_an_error(repo: Path, cas, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from ..hashing import digest_bytes
 from ..recipe import decode_recipe
 from ..store.index import Index
 from ..store.objects import ObjectType, decompress
-from ..store.packfile import decode_trailer
+from ..store.packfile import decode_trailer, pack_name
 from ..tree import decode_tree
 from .lookup import find_rows
 from .results import RemoteFsckResult
@@ -76,12 +76,12 @@ def remote_fsck(repo: Repo, remote: str | None = None, *, repair: bool = False,
 def _check_pack(blob: bytes, name: str, rindex: Index, is_indexed: bool
                 ) -> tuple[list[str], np.ndarray | None]:
     problems: list[str] = []
-    if digest_bytes(blob).hex() != name:
-        problems.append(f"pack {name}: bytes do not match its name (corrupt or truncated)")
     try:
         entries = decode_trailer(blob, len(blob))
     except CasError as exc:
         return [*problems, f"pack {name}: {exc}"], None
+    if pack_name(entries) != name:
+        problems.append(f"pack {name}: entry table does not match its name (corrupt)")
     if is_indexed:
         rows = find_rows(rindex, np.ascontiguousarray(entries["id"]))
         pos = rindex.packs.index(name)

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import xxhash
 
 from ..atomic import atomic_write_bytes, fsync_dir
 from ..errors import CorruptObjectError, ObjectMissingError
@@ -29,7 +28,7 @@ from ..lock import store_lock
 from .index import Index, Location
 from .indexfile import decode_index, encode_index
 from .objects import Codec, ObjectType, compress, decompress
-from .packfile import ENTRY_DTYPE, MAGIC, decode_trailer, encode_trailer
+from .packfile import ENTRY_DTYPE, MAGIC, decode_trailer, encode_trailer, pack_name
 
 PACK_TARGET = 64 << 20
 COMPACT_AFTER = 64  # index files; past this many, merge them into one on the next add
@@ -342,7 +341,6 @@ class PackWriter:
     # writer thread -------------------------------------------------------------------
     def _run(self) -> None:
         f = None
-        h = xxhash.xxh3_128()
         while True:
             op, arg = self._queue.get()
             if op == _STOP:
@@ -353,24 +351,19 @@ class PackWriter:
                 if op == _OPEN:
                     self._tmp = self.store.tmp_dir / f"{uuid.uuid4().hex}.pack.tmp"
                     f = open(self._tmp, "wb")
-                    h = xxhash.xxh3_128()
                     f.write(MAGIC)
-                    h.update(MAGIC)
                 elif op == _DATA:
                     for piece in arg:  # type: ignore[attr-defined]
                         f.write(piece)  # type: ignore[union-attr]
-                        h.update(piece)
                 elif op == _CLOSE:
                     entries: np.ndarray = arg  # type: ignore[assignment]
-                    trailer = encode_trailer(entries)
-                    f.write(trailer)  # type: ignore[union-attr]
-                    h.update(trailer)
+                    f.write(encode_trailer(entries))  # type: ignore[union-attr]
                     f.flush()  # type: ignore[union-attr]
                     if self.store.fsync:
                         os.fsync(f.fileno())  # type: ignore[union-attr]
                     f.close()  # type: ignore[union-attr]
                     f = None
-                    name = h.hexdigest()
+                    name = pack_name(entries)
                     assert self._tmp is not None
                     self.store.commit_pack(self._tmp, name, entries)
                     self._tmp = None

@@ -6,8 +6,10 @@ Layout (see docs/format.md):
     entry table: N x ENTRY (34 bytes each)       id, type, codec, raw length, offset, length
     u64 N (little-endian)
     b"CASPEND1"                                  8-byte end magic
-A pack's name is the XXH3-128 of all its bytes, so a pack is immutable and verifiable.
-The trailer lets an index be rebuilt from the pack alone.
+A pack's name is the XXH3-128 of its trailer (entry table and footer). The table lists the
+id of every object, and every object is verified against its id when read, so the name
+pins the whole content the way a Merkle root does, without hashing every byte a second time
+while writing. The trailer also lets an index be rebuilt from the pack alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CorruptObjectError
+from ..hashing import digest_bytes
 
 MAGIC = b"CASPACK1"
 END_MAGIC = b"CASPEND1"
@@ -43,6 +46,11 @@ class PackEntry:
 def encode_trailer(entries: np.ndarray) -> bytes:
     """The bytes that close a pack whose objects are described by ``entries``."""
     return entries.astype(ENTRY_DTYPE, copy=False).tobytes() + FOOTER.pack(len(entries), END_MAGIC)
+
+
+def pack_name(entries: np.ndarray) -> str:
+    """The name of the pack whose entry table is ``entries``."""
+    return digest_bytes(encode_trailer(entries)).hex()
 
 
 def decode_trailer(tail: bytes, pack_size: int) -> np.ndarray:
