@@ -26,18 +26,29 @@ def encode_index(packs: list[str], pack_of_row: np.ndarray, entries: np.ndarray)
         pa.binary(16), len(entries), [None, pa.py_buffer(np.ascontiguousarray(entries["id"]))])
     table = pa.table({
         "id": ids,
-        "pack": pa.array(pack_of_row.astype(np.uint32, copy=False)),
-        "type": pa.array(entries["type"].astype(np.uint8)),
-        "codec": pa.array(entries["codec"].astype(np.uint8)),
-        "raw_length": pa.array(entries["raw_length"].astype(np.uint32)),
-        "offset": pa.array(entries["offset"].astype(np.uint64)),
-        "length": pa.array(entries["length"].astype(np.uint32)),
+        "pack": _arrow(pa, pack_of_row, np.uint32),
+        "type": _arrow(pa, entries["type"], np.uint8),
+        "codec": _arrow(pa, entries["codec"], np.uint8),
+        "raw_length": _arrow(pa, entries["raw_length"], np.uint32),
+        "offset": _arrow(pa, entries["offset"], np.uint64),
+        "length": _arrow(pa, entries["length"], np.uint32),
     })
     table = table.replace_schema_metadata({"format": FORMAT, "packs": json.dumps(packs)})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as w:
         w.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+def _arrow(pa: object, values: np.ndarray, dtype: type) -> object:
+    """A numpy column as an Arrow array built from its buffer.
+
+    ``pa.array(ndarray)`` imports pandas to check for a Series (0.3-0.6 s on every command
+    that writes an index); building from the buffer imports nothing.
+    """
+    arr = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<"))
+    typ = {np.uint8: pa.uint8(), np.uint32: pa.uint32(), np.uint64: pa.uint64()}[dtype]  # type: ignore[attr-defined]
+    return pa.Array.from_buffers(typ, len(arr), [None, pa.py_buffer(arr)])  # type: ignore[attr-defined]
 
 
 def decode_index(data: bytes, name: str = "index") -> tuple[list[str], np.ndarray, np.ndarray]:
