@@ -59,8 +59,14 @@ class Chunker:
         self._cdc = _FastCDC(avg_size=p.avg - p.min, min_size=p.min, max_size=p.max)
         self._buf = bytearray(BLOCK + p.max)
 
-    def cut_stream(self, f: BinaryIO) -> Iterator[memoryview]:
-        """Yield chunks of ``f`` in order; each view is valid until the next one is yielded."""
+    def cut_blocks(self, f: BinaryIO) -> Iterator[tuple[memoryview, list[int]]]:
+        """Yield (block, ends): the complete chunks of each block read from ``f``.
+
+        ``ends`` are the ascending end offsets of the chunks within ``block``, so chunk k is
+        ``block[ends[k-1]:ends[k]]`` (from 0 for the first). The view is valid until the next
+        block is requested. Working a block at a time lets callers hash, look up and copy
+        many chunks per Python-level step.
+        """
         buf = self._buf
         view = memoryview(buf)
         carry = 0
@@ -71,21 +77,24 @@ class Chunker:
             eof = n == 0
             if filled == 0:
                 return
-            data = view[:filled]
-            pending: memoryview | None = None
-            consumed = 0
-            for ch in self._cdc.cut_buf(data):
-                if pending is not None:
-                    yield pending
-                pending = ch.data
-                consumed = ch.offset
-            if pending is None:
-                return
+            ends = [ch.offset + ch.length for ch in self._cdc.cut_buf(view[:filled])]
+            if not eof and len(ends) > 1:
+                # The last cut of a block may be an artefact of the block's end: carry it.
+                ends.pop()
+            elif not eof:
+                ends = []  # only one (partial) chunk so far: read more before cutting
+            if ends:
+                yield view[:ends[-1]], ends
             if eof:
-                yield pending
                 return
-            # The last cut of a block may be an artefact of the block's end: carry it over.
-            tail = filled - consumed
-            pending = None
-            buf[:tail] = buf[consumed:filled]
-            carry = tail
+            consumed = ends[-1] if ends else 0
+            buf[:filled - consumed] = buf[consumed:filled]
+            carry = filled - consumed
+
+    def cut_stream(self, f: BinaryIO) -> Iterator[memoryview]:
+        """Yield chunks of ``f`` in order; each view is valid until the next one is yielded."""
+        for block, ends in self.cut_blocks(f):
+            start = 0
+            for end in ends:
+                yield block[start:end]
+                start = end

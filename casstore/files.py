@@ -90,17 +90,22 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
         lengths: list[int] = []
         codec: Codec | None = None
         size = 0
-        for view in chunker.cut_stream(f):
+        for block, ends in chunker.cut_blocks(f):
+            whole.update(block)
+            starts = [0, *ends[:-1]]
+            block_ids = [digest_bytes(block[a:b]) for a, b in zip(starts, ends, strict=True)]
             if codec is None:
-                codec = chooser.choose(view)
-            whole.update(view)
-            cid = digest_bytes(view)
-            writer.put(cid, ObjectType.CHUNK, view, codec)
-            ids.append(cid)
-            lengths.append(len(view))
-            size += len(view)
+                codec = chooser.choose(block[:ends[0]])
+            if codec == Codec.NONE:
+                writer.put_block(block, ends, block_ids)
+            else:
+                for cid, a, b in zip(block_ids, starts, ends, strict=True):
+                    writer.put(cid, ObjectType.CHUNK, block[a:b], codec)
+            ids.extend(block_ids)
+            lengths.extend(b - a for a, b in zip(starts, ends, strict=True))
+            size += len(block)
             if advance:
-                advance(len(view))
+                advance(len(block))
     now = _check_unchanged(path, st, size)
     digest = whole.digest()
     if len(ids) > 1:

@@ -233,6 +233,7 @@ class PackWriter:
 
     QUEUE_ITEMS = 32  # batches in flight: bounds memory to ~32 MiB
     BATCH_BYTES = 1 << 20
+    PIECE = 256 << 10
 
     def __init__(self, store: LocalStore, target_size: int) -> None:
         self.store = store
@@ -282,6 +283,56 @@ class PackWriter:
             stored, codec = data, Codec.NONE
         self.put_stored(oid, otype, codec, len(data), stored)
         return True
+
+    def put_block(self, block: memoryview, ends: list[int], ids: list[bytes]) -> int:
+        """Store the raw chunks of one block (chunk k ends at ``ends[k]``) that are new.
+
+        Membership is checked for the whole block in one vectorised index lookup, and each
+        run of consecutive new chunks is copied once, not chunk by chunk. Returns the bytes
+        written.
+        """
+        present = self.store.index().contains_many(np.frombuffer(b"".join(ids), dtype="V16"))
+        before = self.bytes_written
+        run_start = run_end = -1
+        run_rows: list[tuple[bytes, int]] = []
+        start = 0
+        for k, end in enumerate(ends):
+            oid = ids[k]
+            new = not present[k] and oid not in self.written
+            if new:
+                if run_end != start:
+                    self._put_run(block, run_start, run_end, run_rows)
+                    run_start, run_rows = start, []
+                run_rows.append((oid, end - start))
+                self.written.add(oid)
+                run_end = end
+            start = end
+        self._put_run(block, run_start, run_end, run_rows)
+        return self.bytes_written - before
+
+    def _put_run(self, block: memoryview, start: int, end: int,
+                 rows: list[tuple[bytes, int]]) -> None:
+        if not rows:
+            return
+        if not self._open_pack:
+            self._pos = len(MAGIC)
+            self._rows = []
+            self._open_pack = True
+            self._send(_OPEN)
+        pos = self._pos
+        for oid, length in rows:
+            self._rows.append((oid, int(ObjectType.CHUNK), int(Codec.NONE), length, pos, length))
+            pos += length
+        # Copied in pieces of at most PIECE: one huge bytes object per run would be a fresh
+        # mmap for the allocator, costing a page fault per 4 KiB (measured: 2x system time).
+        for a in range(start, end, self.PIECE):
+            self._batch.append(bytes(block[a:min(a + self.PIECE, end)]))
+        self._batch_bytes += end - start
+        self._send_batch()
+        self._pos = pos
+        self.bytes_written += end - start
+        if self._pos >= self.target_size:
+            self._close_pack()
 
     def put_stored(self, oid: bytes, otype: int, codec: int, raw_length: int,
                    stored: bytes | memoryview) -> None:
