@@ -19,7 +19,7 @@ from ..atomic import TMP_SUFFIX, is_tmp_name
 from ..reachability import expand, history_roots, workspace_roots
 from ..results import GcResult
 from ..store import roots as root_markers
-from ..store.index import Index, Location
+from ..store.index import Index
 from ..store.local import LocalStore
 from ..store.packfile import ENTRY_DTYPE
 
@@ -96,10 +96,8 @@ def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
         with store.writer() as w:
             for i in repack:
                 for r in np.nonzero((index.pack == i) & mask)[0]:
-                    loc = Location(index.packs[i], int(index.type[r]), int(index.codec[r]),
-                                   int(index.raw_length[r]), int(index.offset[r]),
-                                   int(index.length[r]))
-                    w.put_stored(_id_at(index, int(r)), loc.type, loc.codec, loc.raw_length,
+                    loc = index.location_at(int(r))
+                    w.put_stored(index.id_at(int(r)), loc.type, loc.codec, loc.raw_length,
                                  store.read_raw(loc))
         gone = {index.packs[i] for i in dead_packs + repack}
         _rewrite_index(store, gone)
@@ -116,10 +114,6 @@ def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
                 res.temp_files_removed += 1
         store.close()
     return res
-
-
-def _id_at(index: Index, row: int) -> bytes:
-    return int(index.hi[row]).to_bytes(8, "big") + int(index.lo[row]).to_bytes(8, "big")
 
 
 def _rewrite_index(store: LocalStore, gone: set[str]) -> None:

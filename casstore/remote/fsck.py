@@ -20,7 +20,6 @@ from ..store.index import Index
 from ..store.objects import ObjectType, decompress
 from ..store.packfile import decode_trailer, pack_name
 from ..tree import decode_tree
-from .lookup import find_rows
 from .results import RemoteFsckResult
 from .session import open_store
 
@@ -83,7 +82,7 @@ def _check_pack(blob: bytes, name: str, rindex: Index, is_indexed: bool
     if pack_name(entries) != name:
         problems.append(f"pack {name}: entry table does not match its name (corrupt)")
     if is_indexed:
-        rows = find_rows(rindex, np.ascontiguousarray(entries["id"]))
+        rows = rindex.rows_of(np.ascontiguousarray(entries["id"]))
         pos = rindex.packs.index(name)
         mine = rindex.pack == pos
         n_indexed = int(mine.sum())

@@ -27,7 +27,6 @@ from ..store.indexfile import decode_index
 from ..store.local import LocalStore
 from ..store.packfile import ENTRY_DTYPE
 from .fetch import Downloader, _verified
-from .lookup import id_at, location_at
 from .results import FetchResult, RemoteGcResult
 from .session import gather_roots, open_store
 from .store import RemoteStore
@@ -150,7 +149,7 @@ def _repack(rs: RemoteStore, rindex: Index, mask: np.ndarray, sparse: list[int])
     """Copy the live objects of ``sparse`` packs into new packs and publish them (pack, then
     index), verified on the way; the old packs go afterwards with the dead ones."""
     rows = np.nonzero(np.isin(rindex.pack, np.array(sparse, dtype=np.uint32)) & mask)[0]
-    wanted = [(id_at(rindex, int(r)), location_at(rindex, int(r))) for r in rows]
+    wanted = [(rindex.id_at(int(r)), rindex.location_at(int(r))) for r in rows]
     stage = rs.staging()
     try:
         staged = LocalStore(stage, fsync=False)

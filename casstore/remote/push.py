@@ -27,12 +27,11 @@ from ..atomic import atomic_write_bytes
 from ..errors import CorruptObjectError
 from ..hashing import digest_bytes
 from ..reporting import Reporter
-from ..store.index import Index
+from ..store.index import Index, ids_array
 from ..store.indexfile import encode_index
 from ..store.local import LocalStore
 from ..store.objects import ObjectType, decompress
 from ..store.packfile import ENTRY_DTYPE
-from .lookup import find_rows, id_at, ids_array, location_at
 from .results import PushResult
 from .session import gather_roots, open_store
 from .store import RemoteStore
@@ -95,7 +94,7 @@ def push(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = 
         if len(send) == 0:
             return res
         lindex = cache.index()
-        rows = find_rows(lindex, send)
+        rows = lindex.rows_of(send)
         rows = rows[rows >= 0]
         whole, loose = _plan(lindex, rindex, rows)
         stage = rs.staging()
@@ -152,8 +151,8 @@ def _repack(cache: LocalStore, lindex: Index, rows: np.ndarray, stage: Path,
     with staged.writer() as w, reporter.progress("packing objects to send", total) as bar:
         for r in rows[order]:
             r = int(r)
-            oid = id_at(lindex, r)
-            loc = location_at(lindex, r)
+            oid = lindex.id_at(r)
+            loc = lindex.location_at(r)
             raw = cache.read_raw(loc)
             if loc.type != ObjectType.RECIPE:
                 data = decompress(raw, loc.codec, loc.raw_length)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..reachability import expand, root_of
 from ..results import StatusEntry
-from .lookup import ids_array
+from ..store.index import ids_array
 from .session import open_store
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ which would cost over 200 bytes per entry.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,12 @@ class Location:
     raw_length: int
     offset: int
     length: int
+
+
+def ids_array(ids: Iterable[bytes]) -> np.ndarray:
+    """16-byte ids as a numpy array of V16 values."""
+    raw = b"".join(ids)
+    return np.frombuffer(raw, dtype="V16").copy() if raw else np.empty(0, "V16")
 
 
 def split_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,27 +103,39 @@ class Index:
 
     def get(self, oid: bytes) -> Location | None:
         i = self._find(oid)
-        if i < 0:
-            return None
-        return Location(self.packs[int(self.pack[i])], int(self.type[i]), int(self.codec[i]),
-                        int(self.raw_length[i]), int(self.offset[i]), int(self.length[i]))
+        return None if i < 0 else self.location_at(i)
 
-    def contains_many(self, ids: np.ndarray) -> np.ndarray:
-        """Vectorised membership test for an array of 16-byte ids."""
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Row position of each of an array of 16-byte ids (-1 where absent), vectorised."""
+        out = np.full(len(ids), -1, dtype=np.int64)
         if len(ids) == 0 or len(self.hi) == 0:
-            return np.zeros(len(ids), dtype=bool)
+            return out
         qhi, qlo = split_ids(ids)
         # Sorted (hi, lo) pairs compare like 128-bit numbers: search on hi, then check lo
         # over the (almost always length-one) run of equal hi values.
         left = np.searchsorted(self.hi, qhi, side="left")
         right = np.searchsorted(self.hi, qhi, side="right")
-        found = np.zeros(len(ids), dtype=bool)
         single = (right - left) == 1
         idx = np.minimum(left, len(self.lo) - 1)
-        found[single] = self.lo[idx[single]] == qlo[single]
+        hit = single & (self.lo[idx] == qlo)
+        out[hit] = left[hit]
         for k in np.nonzero((right - left) > 1)[0]:
-            found[k] = bool(np.any(self.lo[left[k]:right[k]] == qlo[k]))
-        return found
+            run = np.nonzero(self.lo[left[k]:right[k]] == qlo[k])[0]
+            if len(run):
+                out[k] = left[k] + run[0]
+        return out
+
+    def contains_many(self, ids: np.ndarray) -> np.ndarray:
+        """Vectorised membership test for an array of 16-byte ids."""
+        return self.rows_of(ids) >= 0
+
+    def id_at(self, row: int) -> bytes:
+        return int(self.hi[row]).to_bytes(8, "big") + int(self.lo[row]).to_bytes(8, "big")
+
+    def location_at(self, row: int) -> Location:
+        return Location(self.packs[int(self.pack[row])], int(self.type[row]),
+                        int(self.codec[row]), int(self.raw_length[row]),
+                        int(self.offset[row]), int(self.length[row]))
 
     def ids(self) -> np.ndarray:
         """All ids as 16-byte values, in index order."""
