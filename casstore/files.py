@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import numpy as np
 import xxhash
 
 from .chunker import Chunker
 from .errors import CasError, CorruptObjectError, ObjectMissingError
 from .hashing import digest_bytes
 from .recipe import decode_recipe, encode_recipe
+from .store.index import Location, ids_array
 from .store.local import LocalStore, PackWriter
 from .store.objects import Codec, ObjectType, compress
 
@@ -136,19 +138,59 @@ def chunk_list(store: LocalStore, digest: bytes, size: int) -> list[tuple[bytes,
     return [(r["id"].tobytes(), int(r["length"])) for r in rows]
 
 
+RUN_MAX = 8 << 20  # bytes read with one pread when a file's chunks lie back to back in a pack
+
+
 def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
                  advance: Callable[[int], None] | None = None) -> None:
-    """Write the file's bytes to ``out``, checking every chunk and the whole digest."""
+    """Write the file's bytes to ``out``, checking every chunk and the whole digest.
+
+    Chunks that sit back to back, uncompressed, in one pack (the usual layout of a file added
+    in one go) are read with one pread per run of up to RUN_MAX bytes and written with one
+    write; each chunk is still verified against its id.
+    """
+    chunks = chunk_list(store, digest, size)
+    index = store.index()
+    rows = index.rows_of(ids_array(cid for cid, _ in chunks))
+    if len(rows) and int(rows.min()) < 0:
+        missing = chunks[int(np.argmin(rows))][0]
+        raise ObjectMissingError(f"chunk {missing.hex()} of {digest.hex()} is not in the cache")
+    pack, offset = index.pack[rows].tolist(), index.offset[rows].tolist()
+    length, codec = index.length[rows].tolist(), index.codec[rows].tolist()
+    if len(rows) and int(index.type[rows].max()) != ObjectType.CHUNK:
+        raise CorruptObjectError(f"the recipe of {digest.hex()} names an object that is not a "
+                                 "chunk; run 'cas fsck'")
     whole = xxhash.xxh3_128()
     written = 0
-    for cid, length in chunk_list(store, digest, size):
-        _, data = store.read(cid)
-        if len(data) != length:
-            raise CorruptObjectError(f"chunk {cid.hex()} has the wrong length")
+    i, n = 0, len(chunks)
+    while i < n:
+        j, end = i + 1, offset[i] + length[i]
+        if codec[i] == Codec.NONE:
+            while (j < n and pack[j] == pack[i] and codec[j] == Codec.NONE
+                   and offset[j] == end and end - offset[i] < RUN_MAX):
+                end += length[j]
+                j += 1
+            loc = Location(index.packs[pack[i]], ObjectType.CHUNK, Codec.NONE, end - offset[i],
+                           offset[i], end - offset[i])
+            data = store.read_raw(loc)
+            view = memoryview(data)
+            pos = 0
+            for k in range(i, j):
+                cid, want = chunks[k]
+                if length[k] != want or digest_bytes(view[pos:pos + want]) != cid:
+                    raise CorruptObjectError(
+                        f"object {cid.hex()} in pack {loc.pack} is corrupt (hash mismatch)")
+                pos += want
+        else:
+            cid, want = chunks[i]
+            _, data = store.read(cid)
+            if len(data) != want:
+                raise CorruptObjectError(f"chunk {cid.hex()} has the wrong length")
         whole.update(data)
         out.write(data)
-        written += length
+        written += len(data)
         if advance:
-            advance(length)
+            advance(len(data))
+        i = j
     if written != size or whole.digest() != digest:
         raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")
