@@ -150,6 +150,10 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
     write; each chunk is still verified against its id.
     """
     chunks = chunk_list(store, digest, size)
+    if not isinstance(store, LocalStore):
+        # Other object sources (a cache plus on-demand fetches) read object by object.
+        _restore_each(store, chunks, digest, size, out, advance)
+        return
     index = store.index()
     rows = index.rows_of(ids_array(cid for cid, _ in chunks))
     if len(rows) and int(rows.min()) < 0:
@@ -192,5 +196,22 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
         if advance:
             advance(len(data))
         i = j
+    if written != size or whole.digest() != digest:
+        raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")
+
+
+def _restore_each(store: LocalStore, chunks: list[tuple[bytes, int]], digest: bytes, size: int,
+                  out: BinaryIO, advance: Callable[[int], None] | None) -> None:
+    whole = xxhash.xxh3_128()
+    written = 0
+    for cid, length in chunks:
+        _, data = store.read(cid)
+        if len(data) != length:
+            raise CorruptObjectError(f"chunk {cid.hex()} has the wrong length")
+        whole.update(data)
+        out.write(data)
+        written += length
+        if advance:
+            advance(length)
     if written != size or whole.digest() != digest:
         raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")
