@@ -165,42 +165,25 @@ class LocalStore:
         self.ensure()
         return PackWriter(self, target_size)
 
-    def commit_pack(self, tmp: Path, name: str, entries: np.ndarray, *,
-                    durable: bool = True) -> list[Path]:
-        """Move a finished pack into place, then publish its index (in that order).
+    def commit_pack(self, tmp: Path, name: str, entries: np.ndarray) -> None:
+        """Move a finished (already fsynced) pack into place, then publish its index.
 
-        With ``durable=False`` nothing is fsynced; the caller must call ``make_durable`` on
-        the returned paths before anything refers to the pack (pointers, remotes).
+        The pack is durable before its index is written, so not even a power cut can leave
+        an index naming bytes that never reached the disk.
         """
         dest = self.pack_path(name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
-        sync = self.fsync and durable
-        if sync:
+        if self.fsync:
             fsync_dir(dest.parent)
-        idx = self.write_index([name], np.zeros(len(entries), np.uint32), entries, name,
-                               invalidate=False, fsync=sync)
-        return [dest, idx]
-
-    @staticmethod
-    def make_durable(paths: list[Path]) -> None:
-        """fsync files and then their folders, in the order given (packs before indexes)."""
-        for p in paths:
-            with contextlib.suppress(FileNotFoundError):
-                fd = os.open(p, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        for d in dict.fromkeys(p.parent for p in paths):
-            fsync_dir(d)
+        self.write_index([name], np.zeros(len(entries), np.uint32), entries, name,
+                         invalidate=False)
 
     def write_index(self, packs: list[str], rows: np.ndarray, entries: np.ndarray,
-                    name: str | None = None, *, invalidate: bool = True,
-                    fsync: bool | None = None) -> Path:
+                    name: str | None = None, *, invalidate: bool = True) -> Path:
         data = encode_index(packs, rows, entries)
         path = self.index_dir / f"{name or digest_bytes(data).hex()}.idx"
-        atomic_write_bytes(path, data, fsync=self.fsync if fsync is None else fsync)
+        atomic_write_bytes(path, data, fsync=self.fsync)
         if invalidate:
             self._index = None
         return path
@@ -252,7 +235,7 @@ class PackWriter:
     so chunking and hashing the next bytes overlaps with writing the previous ones.
     """
 
-    QUEUE_ITEMS = 32  # batches in flight: bounds memory to ~32 MiB
+    QUEUE_ITEMS = 64  # ~1 MiB batches in flight: bounds memory to ~64 MiB
     BATCH_BYTES = 1 << 20
     PIECE = 256 << 10
 
@@ -414,7 +397,6 @@ class PackWriter:
     # writer thread -------------------------------------------------------------------
     def _run(self) -> None:
         f = None
-        unsynced: list[Path] = []
         while True:
             op, arg = self._queue.get()
             if op == _STOP:
@@ -432,23 +414,19 @@ class PackWriter:
                 elif op == _CLOSE:
                     entries: np.ndarray = arg  # type: ignore[assignment]
                     f.write(encode_trailer(entries))  # type: ignore[union-attr]
+                    f.flush()  # type: ignore[union-attr]
+                    if self.store.fsync:
+                        # This thread waits for the disk while the caller keeps chunking
+                        # into the queue, so the wait overlaps with work.
+                        os.fsync(f.fileno())  # type: ignore[union-attr]
                     f.close()  # type: ignore[union-attr]
                     f = None
                     name = pack_name(entries)
                     assert self._tmp is not None
-                    # Visible at once (a killed command keeps what it stored), durable at
-                    # the end: one fsync barrier per command instead of a disk wait per pack.
-                    unsynced.extend(self.store.commit_pack(self._tmp, name, entries,
-                                                           durable=False))
+                    self.store.commit_pack(self._tmp, name, entries)
                     self._tmp = None
                     self.packs.append(name)
             except BaseException as exc:  # re-raised in the caller's thread
-                self._error = exc
-        if self._error is None and self.store.fsync and unsynced:
-            try:
-                # Packs first, then the indexes that name them.
-                self.store.make_durable(sorted(unsynced, key=lambda p: p.suffix != ".pack"))
-            except OSError as exc:
                 self._error = exc
         if f is not None:
             # After a failed write (disk full) closing flushes the rest and fails again; the
