@@ -166,6 +166,7 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
                                  "chunk; run 'cas fsck'")
     whole = xxhash.xxh3_128()
     written = 0
+    buf = bytearray(min(size, RUN_MAX + (1 << 20)))  # reused by every run
     i, n = 0, len(chunks)
     while i < n:
         j, end = i + 1, offset[i] + length[i]
@@ -176,8 +177,9 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
                 j += 1
             loc = Location(index.packs[pack[i]], ObjectType.CHUNK, Codec.NONE, end - offset[i],
                            offset[i], end - offset[i])
-            data = store.read_raw(loc)
-            view = memoryview(data)
+            if loc.length > len(buf):  # chunks bigger than the default parameters allow
+                buf = bytearray(loc.length)
+            data = view = store.read_raw_into(loc, buf)
             pos = 0
             for k in range(i, j):
                 cid, want = chunks[k]
