@@ -25,7 +25,7 @@ with warnings.catch_warnings():
             "'pip install --force-reinstall pyfastcdc' on a platform with wheels"
         ) from exc
 
-BLOCK = 16 << 20
+BLOCK = 4 << 20
 
 
 @dataclass(frozen=True)
