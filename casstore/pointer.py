@@ -235,6 +235,11 @@ def read_pointer(path: Path, display: str | None = None) -> Pointer:
         raise PointerError(f"{name} does not exist") from None
     except IsADirectoryError:
         raise PointerError(f"{name} is a folder, not a pointer file") from None
+    return parse_pointer_bytes(raw, name)
+
+
+def parse_pointer_bytes(raw: bytes, name: str) -> Pointer:
+    """Parse a pointer's raw bytes (from disk or from Git), size-limited and UTF-8 checked."""
     if len(raw) > MAX_POINTER_BYTES:
         raise PointerError(f"{name} is larger than 1 MiB; pointer files are small YAML files")
     try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .errors import CasError, PointerError
 from .gitutil import pointer_blobs, read_blobs, revisions
-from .pointer import Pointer, parse_pointer_text
+from .pointer import Pointer, parse_pointer_bytes
 from .recipe import decode_recipe
 from .store.index import Location
 from .store.objects import ObjectType
@@ -57,8 +57,8 @@ def history_roots(repo: Repo, *, revs: Iterable[str] = (), all_branches: bool = 
     out = []
     for blob, data in read_blobs(repo.root, blobs).items():
         try:
-            ptr = parse_pointer_text(data.decode("utf-8"), f"{blobs[blob]} ({blob[:10]})")
-        except (PointerError, UnicodeDecodeError) as exc:
+            ptr = parse_pointer_bytes(data, f"{blobs[blob]} ({blob[:10]})")
+        except PointerError as exc:
             repo.reporter.note(f"skipping unreadable pointer in history: {exc}")
             continue
         out.append(root_of(ptr, blobs[blob]))

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import CasError, PointerError
 from ..gitutil import git, is_git_repo
-from ..pointer import MAX_POINTER_BYTES, Pointer, parse_pointer_text, read_pointer
+from ..pointer import Pointer, parse_pointer_bytes, read_pointer
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,7 @@ def cat_files(root: Path, specs: list[str]) -> dict[str, bytes | None]:
 
 def parse_blob(data: bytes, name: str) -> Pointer:
     """A pointer from bytes found in Git (untrusted, like any pointer)."""
-    if len(data) > MAX_POINTER_BYTES:
-        raise PointerError(f"{name} is larger than 1 MiB; pointer files are small YAML files")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PointerError(f"{name} is not UTF-8 text") from None
-    return parse_pointer_text(text, name)
+    return parse_pointer_bytes(data, name)
 
 
 def pointer_history(root: Path, pointer_rel: str, *, rev: str = "HEAD",
