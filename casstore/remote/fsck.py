@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import CasError
-from ..hashing import digest_bytes
-from ..recipe import decode_recipe
 from ..store.index import Index
-from ..store.objects import ObjectType, decompress
+from ..store.objects import ObjectType
 from ..store.packfile import decode_trailer, pack_name
-from ..tree import decode_tree
+from ..store.verify import object_problem
 from .results import RemoteFsckResult
 from .session import open_store
 
@@ -104,31 +102,24 @@ def _check_pack(blob: bytes, name: str, rindex: Index, is_indexed: bool
             problems.append(f"pack {name}: {unindexed} of its objects are missing from the "
                             "index (damaged index file)")
     own: set[bytes] | None = None
+
+    def present(ids: np.ndarray) -> np.ndarray:
+        nonlocal own
+        have = rindex.contains_many(ids)
+        if not bool(have.all()):
+            # Chunks in this very pack count too (it may not be indexed yet).
+            own = own if own is not None else set(entries["id"].tolist())
+            have |= np.array([x in own for x in ids.tolist()], dtype=bool)
+        return have
+
     for e in entries:
         oid = e["id"].tobytes()
         otype = int(e["type"])
         raw = blob[int(e["offset"]):int(e["offset"]) + int(e["length"])]
         kind = ObjectType(otype).name.lower()
-        try:
-            data = decompress(raw, int(e["codec"]), int(e["raw_length"]))
-            if otype == ObjectType.RECIPE:
-                rows = decode_recipe(data)
-                ids = np.ascontiguousarray(rows["id"])
-                have = rindex.contains_many(ids)
-                if not bool(have.all()):
-                    # Chunks in this very pack count too (it may not be indexed yet).
-                    own = own if own is not None else set(entries["id"].tolist())
-                    have |= np.array([x in own for x in ids.tolist()], dtype=bool)
-                if not bool(have.all()):
-                    problems.append(f"recipe {oid.hex()} in pack {name}: "
-                                    f"{int((~have).sum())} chunk(s) missing on the remote")
-                continue
-            if digest_bytes(data) != oid:
-                problems.append(f"{kind} {oid.hex()} in pack {name}: hash mismatch (corrupt)")
-                continue
-            if otype == ObjectType.TREE:
-                decode_tree(data)
-        except CasError as exc:
-            problems.append(f"{kind} {oid.hex()} in pack {name}: {exc}")
+        problem = object_problem(oid, otype, int(e["codec"]), int(e["raw_length"]), raw,
+                                 present, " on the remote")
+        if problem is not None:
+            problems.append(f"{kind} {oid.hex()} in pack {name}: {problem}")
     return problems, entries
 

@@ -1,0 +1,36 @@
+"""Verification of one stored object, shared by the local and the remote fsck."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import CasError
+from ..hashing import digest_bytes
+from ..recipe import decode_recipe
+from ..tree import decode_tree
+from .objects import ObjectType, decompress
+
+
+def object_problem(oid: bytes, otype: int, codec: int, raw_length: int, raw: bytes,
+                   present: Callable[[np.ndarray], np.ndarray],
+                   missing_suffix: str = "") -> str | None:
+    """What is wrong with one stored object, or None when it is sound.
+
+    Chunks and trees must hash to their id (trees must also parse); a recipe must parse and
+    every chunk it lists must be ``present`` (a vectorised membership test over ids).
+    """
+    try:
+        data = decompress(raw, codec, raw_length)
+        if otype == ObjectType.RECIPE:
+            have = present(np.ascontiguousarray(decode_recipe(data)["id"]))
+            missing = int((~have).sum())
+            return f"{missing} chunk(s) missing{missing_suffix}" if missing else None
+        if digest_bytes(data) != oid:
+            return "hash mismatch (corrupt)"
+        if otype == ObjectType.TREE:
+            decode_tree(data)
+    except CasError as exc:
+        return str(exc)
+    return None
