@@ -198,8 +198,7 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
         if advance:
             advance(len(data))
         i = j
-    if written != size or whole.digest() != digest:
-        raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")
+    _check_rebuilt(whole, written, size, digest)
 
 
 def _restore_each(store: LocalStore, chunks: list[tuple[bytes, int]], digest: bytes, size: int,
@@ -215,5 +214,10 @@ def _restore_each(store: LocalStore, chunks: list[tuple[bytes, int]], digest: by
         written += length
         if advance:
             advance(length)
+    _check_rebuilt(whole, written, size, digest)
+
+
+def _check_rebuilt(whole: xxhash.xxh3_128, written: int, size: int, digest: bytes) -> None:
+    """The last line of defence: the rebuilt bytes must be the file the pointer names."""
     if written != size or whole.digest() != digest:
         raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")
