@@ -99,7 +99,7 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
             if codec is None:
                 codec = chooser.choose(block[:ends[0]])
             if codec == Codec.NONE:
-                writer.put_block(block, ends, block_ids)
+                writer.put_block(block, ends, block_ids, release=chunker.keep())
             else:
                 for cid, a, b in zip(block_ids, starts, ends, strict=True):
                     writer.put(cid, ObjectType.CHUNK, block[a:b], codec)

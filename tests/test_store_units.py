@@ -37,6 +37,27 @@ def test_chunker_is_blockwise_exact_and_bounded() -> None:
     assert len(set(chunks) & set(shifted)) > 0.95 * len(chunks)
 
 
+def test_kept_blocks_stay_intact_until_given_back() -> None:
+    """A consumer that keeps each block (as the pack writer does) sees the same chunks as one
+    that copies them, and the chunker reuses a buffer only after it was given back."""
+    data = os.urandom(30 << 20)
+    chunker = Chunker()
+    kept: list[tuple[memoryview, bytes, object]] = []
+    seen: list[bytes] = []
+    for block, _ends in chunker.cut_blocks(io.BytesIO(data)):
+        seen.append(bytes(block))
+        kept.append((block, seen[-1], chunker.keep()))
+        if len(kept) > 2:  # give back with a lag, like a writer thread behind the reader
+            view, copy, give_back = kept.pop(0)
+            assert bytes(view) == copy  # untouched while kept
+            give_back()  # type: ignore[operator]
+    for view, copy, give_back in kept:
+        assert bytes(view) == copy
+        give_back()  # type: ignore[operator]
+    assert b"".join(seen) == data
+    assert chunker._made <= 4  # buffers were reused, not allocated per block
+
+
 def test_file_digest_is_streaming_xxh3_128(tmp_path: Path) -> None:
     import xxhash
 

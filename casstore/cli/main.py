@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
+
+# numpy's OpenBLAS starts a thread per core at import, and they spin; cas does no linear
+# algebra, and on a 2-core machine those threads took 5-7% of the CPU time of an add
+# (measured with perf). Set before anything imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import CasError
 from . import (  # noqa: F401 - importing registers the commands
