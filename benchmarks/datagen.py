@@ -96,8 +96,12 @@ def insert_at_start(src: Path, dst: Path, length: int, seed: int) -> None:
 
 
 def change_one_file(path: Path, seed: int) -> None:
+    """New content of the same size, written to a new file that replaces `path`, as editors
+    save: `path` may be a hard link to the scenario's source data, which must not change."""
     size = path.stat().st_size
-    path.write_bytes(np.random.default_rng(seed).bytes(size))
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_bytes(np.random.default_rng(seed).bytes(size))
+    os.replace(tmp, path)
 
 
 def model_history(out_dir: Path, total_bytes: int, steps: int, layers: int, trainable: int,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from .hashing import digest_file
 from .statcache import StatCache
-from .tree import TreeEntry
-from .workspace import scan_dir
+from .tree import TreeEntry, tree_digest
+from .workspace import ScannedFile, folder_fingerprint, scan_dir
 
 if TYPE_CHECKING:
     from .repo import Repo
@@ -28,10 +28,12 @@ def current_file_digest(repo: Repo, path: Path, st: os.stat_result | None = None
     return digest
 
 
-def current_dir_entries(repo: Repo, path: Path) -> list[TreeEntry]:
+def current_dir_entries(repo: Repo, path: Path,
+                        scan: tuple[list[ScannedFile], list[str]] | None = None
+                        ) -> list[TreeEntry]:
     """Tree entries of a folder as it is now; only changed files are read."""
     shown = repo.rel(path)
-    files, empty_dirs = scan_dir(path, shown)
+    files, empty_dirs = scan or scan_dir(path, shown)
     known = repo.stat_cache.lookup_many(shown + "/")
     out: list[TreeEntry] = []
     for f in files:
@@ -45,3 +47,26 @@ def current_dir_entries(repo: Repo, path: Path) -> list[TreeEntry]:
         out.append(TreeEntry(f.rel, "x" if f.executable else "f", f.st.st_size, digest))
     out.extend(TreeEntry(d, "d", 0, None) for d in empty_dirs)
     return out
+
+
+class DirNow:
+    """A folder's tree digest now; its entries are computed only when asked for."""
+
+    def __init__(self, repo: Repo, path: Path) -> None:
+        self._repo, self._path = repo, path
+        shown = repo.rel(path)
+        self._scan = scan_dir(path, shown)
+        fingerprint = folder_fingerprint(*self._scan)
+        # A folder whose files are all untouched since its digest was last computed costs
+        # one scan and one stat-cache row.
+        known = repo.stat_cache.lookup_folder(shown, fingerprint)
+        self._entries: list[TreeEntry] | None = None
+        if known is None:
+            known, _ = tree_digest(self.entries())
+            repo.stat_cache.record_folder(shown, fingerprint, known)
+        self.digest: bytes = known
+
+    def entries(self) -> list[TreeEntry]:
+        if self._entries is None:
+            self._entries = current_dir_entries(self._repo, self._path, self._scan)
+        return self._entries

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import xxhash
 
@@ -39,7 +38,7 @@ def digest_file(path: str | os.PathLike[str]) -> bytes:
     h = xxhash.xxh3_128()
     buf = bytearray(READ_BLOCK)
     view = memoryview(buf)
-    with open(Path(path), "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0) as f:
         while n := f.readinto(buf):
             h.update(view[:n])
     return h.digest()

@@ -124,7 +124,7 @@ class Repo:
         self.close()
 
     # paths --------------------------------------------------------------------------
-    def rel(self, p: Path) -> str:
+    def rel(self, p: str | Path) -> str:
         """``p`` relative to the root, '/'-separated; PathError if it lies outside."""
         ap = Path(os.path.abspath(p))
         try:

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import xxhash
+
 from .atomic import is_tmp_name
 from .errors import PathError
 from .pointer import SUFFIX
@@ -18,7 +20,7 @@ SKIP_DIRS = {".git", ".cas"}
 @dataclass(frozen=True)
 class ScannedFile:
     rel: str  # '/'-separated, relative to the scanned directory
-    path: Path
+    path: str  # a plain string: a Path per file cost a third of 'cas status' on 20,000 files
     st: os.stat_result
 
     @property
@@ -35,7 +37,7 @@ def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
     files: list[ScannedFile] = []
     empty_dirs: list[str] = []
 
-    def walk(d: Path, rel: str) -> None:
+    def walk(d: str | Path, rel: str) -> None:
         try:
             it = sorted(os.scandir(d), key=lambda e: e.name)
         except PermissionError:
@@ -53,15 +55,27 @@ def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
                 raise PathError(f"{display}/{r} is a symbolic link; casstore tracks regular "
                                 "files only: replace the link with the file or remove it")
             if e.is_dir(follow_symlinks=False):
-                walk(Path(e.path), r)
+                walk(e.path, r)
             elif e.is_file(follow_symlinks=False):
-                files.append(ScannedFile(r, Path(e.path), e.stat(follow_symlinks=False)))
+                files.append(ScannedFile(r, e.path, e.stat(follow_symlinks=False)))
             else:
                 raise PathError(f"{display}/{r} is not a regular file (device, socket or "
                                 "pipe); remove it from the tracked folder")
 
     walk(root, "")
     return files, empty_dirs
+
+
+def folder_fingerprint(files: list[ScannedFile], empty_dirs: list[str]) -> bytes:
+    """XXH3-128 over every name, exec bit and stat key (inode, size, mtime, ctime) of a scan.
+
+    Equal fingerprints mean no file was touched since, with the same guarantee as the
+    per-file stat cache; the names are '/'-joined and newline-free (scan_dir checks).
+    """
+    lines = [f"{f.rel}\0{f.st.st_ino} {f.st.st_size} {f.st.st_mtime_ns} {f.st.st_ctime_ns} "
+             f"{f.st.st_mode & 0o100}" for f in files]
+    lines.extend(f"{d}/" for d in empty_dirs)
+    return xxhash.xxh3_128_digest("\n".join(lines).encode("utf-8", "surrogateescape"))
 
 
 def find_pointers(root: Path) -> list[Path]:

@@ -100,6 +100,38 @@ def test_status_reports_modified_and_not_in_cache(repo: Path, cas) -> None:
     assert "not in cache" in entries["m.bin"]["states"]
 
 
+def test_folder_status_notices_edits_that_keep_size_and_mtime(repo: Path, cas) -> None:
+    """'status' answers for an untouched folder from one fingerprint of every file's stat;
+    an edit that restores size and mtime, a rename, an exec bit or a new empty folder must
+    still show, and so must reverting it."""
+    (repo / "d" / "sub").mkdir(parents=True)
+    for i in range(6):
+        (repo / "d" / "sub" / f"f{i}.bin").write_bytes(bytes([i]) * 5000)
+    cas("add", "d")
+    assert "up to date" in cas("status").stdout
+    assert "up to date" in cas("status").stdout  # second run: served by the fingerprint
+    target = repo / "d" / "sub" / "f1.bin"
+    before = target.stat()
+    target.write_bytes(b"\xff" * 5000)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    entries = {e["path"]: e for e in json.loads(cas("status", "--json").stdout)["entries"]}
+    assert entries["d"]["modified"] == ["sub/f1.bin"]
+    target.write_bytes(bytes([1]) * 5000)  # back to the recorded content
+    assert "up to date" in cas("status").stdout
+    (repo / "d" / "sub" / "f2.bin").rename(repo / "d" / "sub" / "g2.bin")
+    entries = {e["path"]: e for e in json.loads(cas("status", "--json").stdout)["entries"]}
+    assert entries["d"]["added"] == ["sub/g2.bin"] and entries["d"]["removed"] == ["sub/f2.bin"]
+    (repo / "d" / "sub" / "g2.bin").rename(repo / "d" / "sub" / "f2.bin")
+    assert "up to date" in cas("status").stdout
+    (repo / "d" / "sub" / "f3.bin").chmod(0o755)
+    entries = {e["path"]: e for e in json.loads(cas("status", "--json").stdout)["entries"]}
+    assert entries["d"]["modified"] == ["sub/f3.bin"]
+    (repo / "d" / "sub" / "f3.bin").chmod(0o644)
+    (repo / "d" / "empty").mkdir()
+    entries = {e["path"]: e for e in json.loads(cas("status", "--json").stdout)["entries"]}
+    assert entries["d"]["added"] == ["empty"]
+
+
 def test_directory_with_nested_folders_and_1000_files(repo: Path, cas) -> None:
     src = {}
     for i in range(1000):

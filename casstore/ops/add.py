@@ -19,7 +19,7 @@ from ..store import roots
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
 from ..tree import TreeEntry, check_rel_path, tree_digest
-from ..workspace import find_pointers, scan_dir
+from ..workspace import find_pointers, folder_fingerprint, scan_dir
 
 if TYPE_CHECKING:
     from ..chunker import Chunker
@@ -53,7 +53,7 @@ def _check_target(repo: Repo, raw: str | os.PathLike[str]) -> Path:
     return p
 
 
-def _ingest(repo: Repo, path: Path, st: os.stat_result, writer: PackWriter, chunker: Chunker,
+def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter, chunker: Chunker,
             compression: CodecChooser, advance: object, known: KnownStats | None = None,
             key: str | None = None) -> StoredFile:
     """Store one file unless the stat cache proves the cache already holds it.
@@ -179,6 +179,7 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
              want_sha: bool) -> Pointer:
     shown = repo.rel(p)
     files, empty_dirs = scan_dir(p, shown)
+    fingerprint = folder_fingerprint(files, empty_dirs)
     for rel in [f.rel for f in files] + empty_dirs:
         try:
             check_rel_path(rel)
@@ -197,6 +198,9 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
     entries.extend(TreeEntry(d, "d", 0, None) for d in empty_dirs)
     tid, data = tree_digest(entries)
     writer.put(tid, ObjectType.TREE, data, Codec.ZSTD)
+    # The fingerprint holds the stats of the scan; a file changed after the scan no longer
+    # matches it, so 'status' may trust this digest for as long as the fingerprint matches.
+    repo.stat_cache.record_folder(shown, fingerprint, tid)
     ptr = Pointer(path=p.name, kind="dir", size=total, digest=tid, files=len(files))
     if len(entries) <= INLINE_ENTRIES:
         ptr.entries = [{"path": e.path, "size": e.size, "xxh128": e.digest.hex()}

@@ -6,12 +6,12 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..digests import current_dir_entries, current_file_digest
+from ..digests import DirNow, current_file_digest
 from ..errors import CasError
 from ..pointer import data_path_for
 from ..results import StatusEntry
 from ..store.objects import ObjectType
-from ..tree import decode_tree, tree_digest
+from ..tree import decode_tree
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -49,11 +49,11 @@ def _dir_status(repo: Repo, data: os.PathLike[str], digest: bytes, entry: Status
     if not path.is_dir() or path.is_symlink():
         entry.states.append("modified")
         return
-    now = current_dir_entries(repo, path)
-    tid, _ = tree_digest(now)
-    if tid == digest:
+    dir_now = DirNow(repo, path)
+    if dir_now.digest == digest:
         return
     entry.states.append("modified")
+    now = dir_now.entries()
     loc = repo.cache.locate(digest)
     if loc is None or loc.type != ObjectType.TREE:
         return  # without the recorded tree we can say only that the folder differs

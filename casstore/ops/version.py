@@ -105,15 +105,14 @@ def scheme_for(repo: Repo, data_rel: str, working: Pointer | None,
 
 def _data_digest(repo: Repo, ptr_path: Path, ptr: Pointer) -> bytes | None:
     """Digest of the data in the working tree now (None when it is absent)."""
-    from ..digests import current_dir_entries, current_file_digest
-    from ..tree import tree_digest
+    from ..digests import DirNow, current_file_digest
 
     data = data_path_for(ptr_path, ptr)
     try:
         if ptr.kind == "file" and data.is_file() and not data.is_symlink():
             return current_file_digest(repo, data)
         if ptr.kind == "dir" and data.is_dir() and not data.is_symlink():
-            return tree_digest(current_dir_entries(repo, data))[0]
+            return DirNow(repo, data).digest
         return None
     finally:
         repo.stat_cache.flush()
