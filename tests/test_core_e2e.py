@@ -264,6 +264,24 @@ def test_flipped_byte_fsck_fails_and_checkout_refuses(repo: Path, cas) -> None:
     assert not list(repo.glob(".bad.bin*"))  # no temp file left behind
 
 
+def test_damage_late_in_a_large_file_is_refused(repo: Path, cas) -> None:
+    """Large files are written on a second thread while later runs are still being read and
+    verified: damage found after some bytes were written must still leave nothing behind."""
+    data = write_random(repo / "big.bin", 12 * MiB, seed=18)
+    cas("add", "big.bin")
+    pack = next((repo / ".cas" / "cache" / "packs").rglob("*.pack"))
+    raw = bytearray(pack.read_bytes())
+    pos = raw.find(data[11 * MiB:11 * MiB + 32])
+    assert pos > 0
+    raw[pos] ^= 0x01
+    pack.write_bytes(bytes(raw))
+    (repo / "big.bin").unlink()
+    r = cas("checkout", check=False)
+    assert r.returncode == 1 and "corrupt" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not (repo / "big.bin").exists()
+    assert not list(repo.glob(".big.bin*"))
+
+
 def test_gc_removes_unreferenced_and_keeps_history_on_request(repo: Path, cas) -> None:
     write_random(repo / "m.bin", 2 * MiB, seed=9)
     cas("add", "m.bin")

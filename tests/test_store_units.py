@@ -58,6 +58,28 @@ def test_kept_blocks_stay_intact_until_given_back() -> None:
     assert chunker._made <= 4  # buffers were reused, not allocated per block
 
 
+def test_background_writer_keeps_order_and_reports_write_errors() -> None:
+    from casstore.writeback import BackgroundWriter
+
+    out = io.BytesIO()
+    with BackgroundWriter(out, 1024, count=2) as w:
+        for i in range(50):  # many more writes than buffers: each is reused after writing
+            buf = w.take(1024)
+            buf[:1024] = bytes([i]) * 1024
+            w.write(buf, 1000, pooled=True)
+        w.write(b"tail", 4, pooled=False)
+    got = out.getvalue()
+    assert got == b"".join(bytes([i]) * 1000 for i in range(50)) + b"tail"
+
+    class Full(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        with BackgroundWriter(Full(), 16) as w:
+            w.write(b"x" * 16, 16, pooled=False)
+
+
 def test_file_digest_is_streaming_xxh3_128(tmp_path: Path) -> None:
     import xxhash
 
