@@ -48,6 +48,9 @@ TRANSIENT_MODULES = ("aiohttp", "botocore", "aiobotocore", "urllib3", "http.clie
                      "requests", "ssl", "asyncio")
 
 
+PUT_PART = 8 << 20
+
+
 class ShortRead(Exception):
     """A response had fewer bytes than asked for (a truncated body): worth retrying."""
 
@@ -64,6 +67,20 @@ class Remote:
     @property
     def atomic_put(self) -> bool:
         return self.protocol in ATOMIC_PUT_PROTOCOLS
+
+    @property
+    def put_options(self) -> dict[str, int]:
+        """Extra arguments for ``fs.put_file``.
+
+        s3fs reads a file under 100 MiB whole into memory for one PUT, and splits bigger ones
+        into 50 MiB parts sent ten at a time: with several 64 MiB packs in flight, pushing
+        1 GiB to the local S3 server peaked at 1.2 GiB of memory. Parts of 8 MiB, one at a
+        time per pack (packs already go up in parallel), bring that to 260 MiB at the same
+        speed; the multipart object still appears only when complete.
+        """
+        if self.protocol in ("s3", "s3a"):
+            return {"chunksize": PUT_PART, "max_concurrency": 1}
+        return {}
 
     def key(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts]) if self.root else "/".join(parts)

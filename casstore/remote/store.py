@@ -228,7 +228,7 @@ class RemoteStore:
 
         def put() -> None:
             if self.remote.atomic_put:
-                fs.put_file(str(local), key)
+                fs.put_file(str(local), key, **self.remote.put_options)
                 dest = key
             else:
                 dest = self._tmp_key()
