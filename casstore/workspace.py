@@ -10,7 +10,7 @@ from pathlib import Path
 
 import xxhash
 
-from .atomic import is_tmp_name
+from .atomic import TMP_SUFFIX, is_tmp_name
 from .errors import PathError
 from .pointer import SUFFIX
 
@@ -44,20 +44,23 @@ def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
             raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
                 from None
         # A killed checkout's temp file is not data (the next checkout removes it).
-        it = [e for e in it if not (is_tmp_name(e.name) and e.is_file(follow_symlinks=False))]
+        it = [e for e in it if not (e.name.endswith(TMP_SUFFIX) and is_tmp_name(e.name)
+                                    and e.is_file(follow_symlinks=False))]
         if not it and rel:
             empty_dirs.append(rel)
         for e in it:
             r = f"{rel}/{e.name}" if rel else e.name
             if "\n" in e.name or "\r" in e.name:
                 raise PathError(f"{display}/{r!r} has a newline in its name; rename it")
-            if e.is_symlink():
+            # Regular files first: they are nearly every entry, and the no-follow checks
+            # already tell a link from a file or folder.
+            if e.is_file(follow_symlinks=False):
+                files.append(ScannedFile(r, e.path, e.stat(follow_symlinks=False)))
+            elif e.is_dir(follow_symlinks=False):
+                walk(e.path, r)
+            elif e.is_symlink():
                 raise PathError(f"{display}/{r} is a symbolic link; casstore tracks regular "
                                 "files only: replace the link with the file or remove it")
-            if e.is_dir(follow_symlinks=False):
-                walk(e.path, r)
-            elif e.is_file(follow_symlinks=False):
-                files.append(ScannedFile(r, e.path, e.stat(follow_symlinks=False)))
             else:
                 raise PathError(f"{display}/{r} is not a regular file (device, socket or "
                                 "pipe); remove it from the tracked folder")
