@@ -47,12 +47,21 @@ def revisions(root: Path, *, revs: Iterable[str] = (), all_branches: bool = Fals
         out += git(root, "rev-list", "--all").decode().split()
     else:
         if all_branches:
-            out += git(root, "for-each-ref", "--format=%(objectname)", "refs/heads").decode() \
-                .split()
+            # Remote-tracking branches too: a teammate's pushed, unmerged branch is known
+            # here only as refs/remotes/<remote>/<branch>, and its data is live.
+            out += git(root, "for-each-ref", "--format=%(objectname)", "refs/heads",
+                       "refs/remotes").decode().split()
         if all_tags:
             out += git(root, "for-each-ref", "--format=%(objectname)", "refs/tags").decode() \
                 .split()
     return list(dict.fromkeys(out))
+
+
+def head_info(root: Path) -> tuple[str | None, str | None]:
+    """(commit, branch) of HEAD, each None when there is none (no commits, detached)."""
+    commit = git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).decode().strip()
+    branch = git(root, "symbolic-ref", "--short", "-q", "HEAD", check=False).decode().strip()
+    return commit or None, branch or None
 
 
 def pointer_blobs(root: Path, commit: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_text
 from .config import Config
-from .errors import NotARepoError, PathError
+from .errors import ConfigError, NotARepoError, PathError
 from .pointer import SUFFIX, Pointer, pointer_path_for, read_pointer
 from .reporting import SILENT, Reporter
 from .statcache import StatCache
@@ -86,10 +86,21 @@ class Repo:
     def cache(self) -> LocalStore:
         # Imported on first use: numpy and pyarrow come with the store, and commands that
         # never touch it (status of an unchanged tree) should not pay for them.
+        from . import clones
         from .store.local import LocalStore
 
-        return LocalStore(self.cache_root, fsync=bool(self.config.get("core.fsync", True)),
-                          notify=self.reporter.note)
+        shared = self.config.get("cache.shared")
+        if shared not in (None, False, "group"):
+            raise ConfigError(f"cache.shared is {shared!r}; the only value is 'group' "
+                              "('cas config cache.shared group')")
+        if shared == "group":
+            # Like git's core.sharedRepository=group: what this process creates is
+            # group-writable, so a teammate's umask 077 cannot lock the others out.
+            os.umask(os.umask(0) & ~0o070)
+        store = LocalStore(self.cache_root, fsync=bool(self.config.get("core.fsync", True)),
+                           notify=self.reporter.note, group_shared=shared == "group")
+        clones.register(self.cache_root, self.root)
+        return store
 
     def in_cache(self, oid: bytes) -> bool:
         """Whether a pointer's top object is cached: a marker stat, else the index."""
@@ -227,18 +238,25 @@ class Repo:
         return ls(self)
 
     def gc(self, *, dry_run: bool = False, revs: Sequence[str] = (), all_branches: bool = False,
-           all_tags: bool = False, all_commits: bool = False) -> GcResult:
-        """Delete cache data no pointer references (workspace, plus the named Git revisions)."""
+           all_tags: bool = False, all_commits: bool = False, remote: str | None = None,
+           grace_hours: float | None = None, keep_pushed_days: float | None = None,
+           jobs: int | None = None) -> GcResult:
+        """Delete data nothing references: in the cache (workspace pointers of every clone
+        sharing it, plus the named Git revisions), or with ``remote`` ('' for the default)
+        on a remote, in two phases the grace period apart (see ``casstore.ops.gc``)."""
         from .ops.gc import gc
 
         return gc(self, dry_run=dry_run, revs=revs, all_branches=all_branches,
-                  all_tags=all_tags, all_commits=all_commits)
+                  all_tags=all_tags, all_commits=all_commits, remote=remote,
+                  grace_hours=grace_hours, keep_pushed_days=keep_pushed_days, jobs=jobs)
 
-    def fsck(self, *, repair: bool = False) -> FsckResult:
-        """Re-hash every object in the cache and report damage."""
+    def fsck(self, *, repair: bool = False, remote: str | None = None,
+             jobs: int | None = None) -> FsckResult:
+        """Re-hash every object in the cache (or, with ``remote``, a remote) and report
+        damage."""
         from .ops.fsck import fsck
 
-        return fsck(self.cache, repair=repair, reporter=self.reporter)
+        return fsck(self, remote=remote, repair=repair, jobs=jobs)
 
     def version(self, path: str, **options: Any) -> VersionResult:
         """Record the next version of ``path`` in its pointer (options as ``cas version``:
@@ -270,7 +288,7 @@ class Repo:
              jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
              all_tags: bool = False, all_commits: bool = False) -> PushResult:
         """Upload the data the pointers need that ``remote`` (default remote) lacks."""
-        from .remote.push import push
+        from .ops.sync import push
 
         return push(self, remote, targets, jobs=jobs, revs=revs, all_branches=all_branches,
                     all_tags=all_tags, all_commits=all_commits)
@@ -279,7 +297,7 @@ class Repo:
               jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
               all_tags: bool = False, all_commits: bool = False) -> FetchResult:
         """Download into the cache the data the pointers need that it lacks."""
-        from .remote.fetch import fetch
+        from .ops.sync import fetch
 
         return fetch(self, remote, targets, jobs=jobs, revs=revs, all_branches=all_branches,
                      all_tags=all_tags, all_commits=all_commits)
@@ -287,7 +305,7 @@ class Repo:
     def pull(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
              jobs: int | None = None, force: bool = False) -> PullResult:
         """Fetch, then check out the pointers."""
-        from .remote.fetch import pull
+        from .ops.sync import pull
 
         return pull(self, remote, targets, jobs=jobs, force=force)
 

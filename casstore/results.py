@@ -71,24 +71,50 @@ class LsEntry(_Jsonable):
 
 @dataclass
 class GcResult(_Jsonable):
+    """One collection of a store (the cache or a remote)."""
+
+    store: str
     dry_run: bool
-    packs_deleted: int = 0
-    packs_repacked: int = 0
-    objects_removed: int = 0
+    grace_hours: float
+    retention_days: float
+    conditional_lease: bool  # the lease was taken with a conditional write
+    packs_condemned: list[str] = field(default_factory=list)  # phase one of this run
+    packs_deleted: list[str] = field(default_factory=list)  # condemned earlier, still dead
+    packs_rescued: list[str] = field(default_factory=list)  # condemned, but needed again
+    packs_repacked: list[str] = field(default_factory=list)  # live objects copied out
     bytes_freed: int = 0
-    objects_kept: int = 0
+    packs_kept: int = 0
     bytes_kept: int = 0
-    temp_files_removed: int = 0
+    objects_kept: int = 0  # index rows holding a live object
+    objects_dead: int = 0  # index rows no root reaches
+    condemnations_pending: int = 0  # earlier condemnations still inside the grace period
+    root_records: int = 0
+    root_records_live: int = 0  # within the retention window
+    root_records_deleted: int = 0
+    unindexed_packs: int = 0
+    unindexed_reindexed: int = 0
+    index_files_replaced: int = 0
+    temp_files_deleted: int = 0
+    clones: list[str] = field(default_factory=list)  # clones whose pointers were kept
+    clones_dropped: list[str] = field(default_factory=list)  # registrations of gone clones
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class FsckResult(_Jsonable):
+    """One verification of a store (the cache or a remote)."""
+
+    store: str = ""
+    index_files: int = 0
     packs_checked: int = 0
     objects_checked: int = 0
     bytes_checked: int = 0
     damaged: list[str] = field(default_factory=list)  # one line per damaged object/pack
     warnings: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    condemned_packs: list[str] = field(default_factory=list)  # awaiting deletion by gc
+    root_records: int = 0
+    condemnation_records: int = 0
 
     @property
     def ok(self) -> bool:

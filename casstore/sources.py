@@ -7,14 +7,13 @@ never hold a recipe or tree whose data it lacks, because ``status`` and ``checko
 "the cache has this digest" to mean "this content can be rebuilt". ``ensure`` fetches
 everything some pointers need and only then writes their recipes and trees to the cache.
 
-Backends plug in with ``register_backend_factory(factory)``: ``factory(repo, remote_name)``
-returns a ``Backend`` for that remote (None: the default remote) or None. The remotes of
-``casstore.remote`` register theirs (``casstore.remote.backend``) when it is imported.
+A configured remote serves as a backend through ``remote_backend`` (the remote's objects,
+fetched in few range requests and verified: ``casstore.remote.backend``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import ObjectMissingError
@@ -37,29 +36,22 @@ class Backend(Protocol):
         ...
 
 
-BackendFactory = Callable[["Repo", "str | None"], "Backend | None"]
-_factories: list[BackendFactory] = []
-_loaded = False
-
-
-def register_backend_factory(factory: BackendFactory) -> None:
-    """Let a remote implementation serve objects missing from a repository's cache."""
-    if factory not in _factories:
-        _factories.append(factory)
-
-
 def remote_backend(repo: Repo, remote: str | None = None) -> Backend | None:
     """A backend for ``remote`` (or the default remote) of ``repo``, if one is configured."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        # casstore.remote registers its backend factory (casstore.remote.backend) on import.
-        import casstore.remote  # noqa: F401
-    for factory in _factories:
-        b = factory(repo, remote)
-        if b is not None:
-            return b
-    return None
+    from .errors import CasError, ConfigError
+    from .remote.backend import RemoteObjects
+    from .remote.config import remotes, resolve
+    from .remote.store import RemoteStore
+
+    try:
+        if not remotes(repo.config):
+            return None
+        spec = resolve(repo.config, remote)
+    except (ConfigError, CasError):
+        return None
+    return RemoteObjects(lambda: RemoteStore.open(spec, base=repo.root,
+                                                  cache_root=repo.cache.root,
+                                                  reporter=repo.reporter))
 
 
 class StoreBackend:

@@ -115,8 +115,8 @@ def test_missing_chunks_come_from_a_backend_and_stay_in_the_cache(
     git(tmp_path, "clone", "-q", str(lib_repo), str(clone))
     origin = Repo(lib_repo)
     # Stand in for a remote: the first repository's cache serves the clone.
-    monkeypatch.setattr(sources, "_factories", [lambda repo, remote: StoreBackend(origin.cache)])
-    monkeypatch.setattr(sources, "_loaded", True)
+    monkeypatch.setattr(sources, "remote_backend",
+                        lambda repo, remote=None: StoreBackend(origin.cache))
     try:
         with Repo(clone) as r:
             assert not r.cache.list_packs()

@@ -1,5 +1,5 @@
-"""cas gc --remote (grace period, dry run, reachability) and cas fsck --remote [--repair];
-the remote as an on-demand backend for casstore.open."""
+"""cas gc --remote (two phases, grace period, dry run, reachability) and cas fsck --remote
+[--repair]; the remote as an on-demand backend for casstore.open."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from conftest import git, run_cas, write_random
 
 import casstore
-from casstore.errors import RemoteError
-from casstore.remote.gc import remote_gc
+from casstore.errors import CasError
 from casstore.repo import Repo
 
 MiB = 1 << 20
@@ -29,8 +28,8 @@ def _age(paths: list[Path], hours: float) -> None:
         os.utime(p, (t, t))
 
 
-def test_remote_gc_deletes_only_old_unreferenced_packs(repo: Path, cas, tmp_path: Path
-                                                       ) -> None:
+def test_remote_gc_condemns_then_deletes_old_unreferenced_packs(repo: Path, cas,
+                                                                tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     write_random(repo / "keep.bin", 300_000, seed=1)
     cas("add", "keep.bin")
@@ -40,22 +39,36 @@ def test_remote_gc_deletes_only_old_unreferenced_packs(repo: Path, cas, tmp_path
     write_random(repo / "old.bin", 500_000, seed=2)
     cas("add", "old.bin")
     cas("push")
-    # old.bin is dropped from the workspace: its pack becomes garbage on the remote.
+    # old.bin is dropped from the workspace, and its push record is past retention: its
+    # pack becomes garbage on the remote.
     (repo / "old.bin.cas").unlink()
     dead_pack = [p for p in _packs(remote) if p not in keep_pack]
     assert len(dead_pack) == 1
-    young = json.loads(cas("gc", "--remote", "origin", "--json").stdout)
-    assert young["packs_deleted"] == [] and young["packs_too_young"] == 1
+    young = json.loads(cas("gc", "--remote", "origin", "--keep-pushed", "0", "-n",
+                           "--json").stdout)
+    assert young["packs_condemned"] == [] and young["packs_deleted"] == []
     _age(_packs(remote), 48)
-    dry = json.loads(cas("gc", "--remote", "origin", "--dry-run", "--json").stdout)
-    assert dry["packs_deleted"] == [dead_pack[0].stem] and dry["bytes_freed"] >= 500_000
-    assert dead_pack[0].exists()
-    text = cas("gc", "--remote", "origin", "-n").stdout
+    # Within the retention window the push record keeps old.bin's data live.
+    kept = json.loads(cas("gc", "--remote", "origin", "--json").stdout)
+    assert kept["packs_condemned"] == [] and kept["root_records_live"] == 2
+    dry = json.loads(cas("gc", "--remote", "origin", "--keep-pushed", "0", "--dry-run",
+                         "--json").stdout)
+    assert dry["packs_condemned"] == [dead_pack[0].stem] and dry["packs_deleted"] == []
+    assert not list((remote / "records" / "condemned").glob("*.json"))
+    first = json.loads(cas("gc", "--remote", "origin", "--keep-pushed", "0", "--json").stdout)
+    assert first["packs_condemned"] == [dead_pack[0].stem] and first["packs_deleted"] == []
+    assert dead_pack[0].exists()  # phase one never deletes
+    fres = json.loads(cas("fsck", "--remote", "--json").stdout)
+    assert fres["ok"] and fres["condemned_packs"] == [dead_pack[0].stem]
+    text = cas("gc", "--remote", "origin", "--keep-pushed", "0", "-n").stdout
+    assert "1 earlier condemnation(s) still in their grace period" in text
+    text = cas("gc", "--remote", "origin", "--keep-pushed", "0", "--grace", "0", "-n").stdout
     assert f"would delete pack {dead_pack[0].stem}" in text
-    done = json.loads(cas("gc", "--remote", "origin", "--json").stdout)
+    done = json.loads(cas("gc", "--remote", "origin", "--keep-pushed", "0", "--grace", "0",
+                          "--json").stdout)
     assert done["packs_deleted"] == [dead_pack[0].stem] and not done["dry_run"]
     assert not dead_pack[0].exists() and all(p.exists() for p in keep_pack)
-    assert len(list((remote / "index").glob("*.idx"))) == 1
+    assert not list((remote / "records" / "condemned").glob("*.json"))
     assert run_cas(repo, "fsck", "--remote").ok
     # What is still referenced is intact and pullable.
     (repo / "keep.bin").unlink()
@@ -75,10 +88,12 @@ def test_remote_gc_keeps_history_when_asked(repo: Path, cas, tmp_path: Path) -> 
     cas("add", "m.bin")
     cas("push")
     _age(_packs(remote), 48)
-    kept = json.loads(cas("gc", "--remote", "origin", "--all-commits", "-n", "--json").stdout)
-    assert kept["packs_deleted"] == []
-    gone = json.loads(cas("gc", "--remote", "origin", "-n", "--json").stdout)
-    assert len(gone["packs_deleted"]) == 1
+    kept = json.loads(cas("gc", "--remote", "origin", "--all-commits", "--keep-pushed", "0",
+                          "-n", "--json").stdout)
+    assert kept["packs_condemned"] == []
+    gone = json.loads(cas("gc", "--remote", "origin", "--keep-pushed", "0", "-n",
+                          "--json").stdout)
+    assert len(gone["packs_condemned"]) == 1
 
 
 def test_remote_gc_aborts_when_a_tree_cannot_be_read(tmp_path: Path, repo: Path, cas) -> None:
@@ -93,8 +108,8 @@ def test_remote_gc_aborts_when_a_tree_cannot_be_read(tmp_path: Path, repo: Path,
     _age([pack], 48)
     r = Repo(repo)
     r.cache.root.joinpath("packs").rename(tmp_path / "moved")  # force reads from the remote
-    with pytest.raises(RemoteError):
-        remote_gc(r, "origin")
+    with pytest.raises(CasError, match="nothing was deleted"):
+        r.gc(remote="origin", grace_hours=0)
     assert pack.exists()
 
 
@@ -143,8 +158,7 @@ def test_open_fetches_from_remote_on_demand(repo: Path, cas, tmp_path: Path) -> 
         assert f.read() == data
 
 
-def test_unindexed_pack_gets_an_hour_whatever_the_grace(repo: Path, cas, tmp_path: Path
-                                                        ) -> None:
+def test_unindexed_pack_is_reindexed_never_deleted(repo: Path, cas, tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     write_random(repo / "a.bin", 100_000, seed=8)
     cas("add", "a.bin")
@@ -152,12 +166,16 @@ def test_unindexed_pack_gets_an_hour_whatever_the_grace(repo: Path, cas, tmp_pat
     cas("push")
     next((remote / "index").glob("*.idx")).unlink()  # a push between pack and index
     (repo / "a.bin.cas").unlink()
+    gc = ("gc", "--remote", "origin", "--grace", "0", "--keep-pushed", "0", "--json")
     _age(_packs(remote), 0.2)
-    young = json.loads(cas("gc", "--remote", "origin", "--grace", "0", "--json").stdout)
-    assert young["unindexed_deleted"] == 0 and len(_packs(remote)) == 1
+    young = json.loads(cas(*gc).stdout)
+    assert young["unindexed_packs"] == 1 and young["unindexed_reindexed"] == 0
+    assert len(_packs(remote)) == 1 and young["packs_condemned"] == []
     _age(_packs(remote), 2)
-    old = json.loads(cas("gc", "--remote", "origin", "--grace", "0", "--json").stdout)
-    assert old["unindexed_deleted"] == 1 and _packs(remote) == []
+    old = json.loads(cas(*gc).stdout)  # indexed again from its trailer, not deleted
+    assert old["unindexed_reindexed"] == 1 and len(_packs(remote)) == 1
+    assert json.loads(cas(*gc).stdout)["packs_condemned"] == [_packs(remote)[0].stem]
+    assert json.loads(cas(*gc).stdout)["packs_deleted"] and _packs(remote) == []
 
 
 def test_remote_gc_repacks_mostly_dead_packs(repo: Path, cas, tmp_path: Path) -> None:
@@ -171,11 +189,15 @@ def test_remote_gc_repacks_mostly_dead_packs(repo: Path, cas, tmp_path: Path) ->
     assert len(old) == 1
     (repo / "big.bin.cas").unlink()
     _age(old, 48)
-    dry = json.loads(cas("gc", "--remote", "origin", "-n", "--json").stdout)
-    assert dry["packs_repacked"] == [old[0].stem] and dry["bytes_freed"] >= 2 * MiB
-    assert old[0].exists()
-    done = json.loads(cas("gc", "--remote", "origin", "--json").stdout)
-    assert done["packs_repacked"] == [old[0].stem]
+    gc = ("gc", "--remote", "origin", "--keep-pushed", "0", "--json")
+    dry = json.loads(cas(*gc, "-n").stdout)
+    assert dry["packs_repacked"] == [old[0].stem] and dry["packs_condemned"] == [old[0].stem]
+    assert _packs(remote) == old
+    done = json.loads(cas(*gc).stdout)
+    assert done["packs_repacked"] == [old[0].stem] and done["packs_condemned"] == [old[0].stem]
+    assert len(_packs(remote)) == 2  # the live copy is written; the old pack waits
+    later = json.loads(cas(*gc, "--grace", "0").stdout)
+    assert later["packs_deleted"] == [old[0].stem]
     new = _packs(remote)
     assert len(new) == 1 and new[0] != old[0] and new[0].stat().st_size < 200_000
     assert run_cas(repo, "fsck", "--remote").ok

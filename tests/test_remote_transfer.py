@@ -10,10 +10,9 @@ import pytest
 from conftest import git, run_cas, write_random
 
 from casstore.errors import CorruptObjectError, RemoteError
+from casstore.ops.sync import fetch, mark_remote_states, pull, push
 from casstore.remote import config as rc
-from casstore.remote.fetch import fetch, plan_spans, pull
-from casstore.remote.push import push
-from casstore.remote.status import mark_remote_states
+from casstore.remote.ranges import plan_spans
 from casstore.repo import Repo
 from casstore.store.index import Location
 

@@ -25,7 +25,7 @@ def fetch(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Download the data the pointers need into the cache (the workspace is not touched)."""
-    from ..remote.fetch import fetch as do_fetch
+    from ..ops.sync import fetch as do_fetch
 
     with open_repo() as repo:
         res = do_fetch(repo, remote, targets or None, jobs=jobs, revs=rev or (),

@@ -24,12 +24,8 @@ def fsck(
 ) -> None:
     """Verify every object in the cache (or a remote); exit 1 and name the damage if any."""
     with open_repo() as repo:
-        if remote or remote_name:
-            from ..remote.fsck import remote_fsck
-
-            res = remote_fsck(repo, remote_name, repair=repair, jobs=jobs)
-        else:
-            res = repo.fsck(repair=repair)
+        res = repo.fsck(repair=repair, jobs=jobs,
+                        remote=(remote_name or "") if remote or remote_name else None)
     if json_out:
         print_json({**res.to_dict(), "ok": res.ok})
     else:
@@ -39,6 +35,9 @@ def fsck(
             say(f"repaired: {r}")
         for d in res.damaged:
             print(f"damaged: {d}", file=sys.stderr)
+        if res.root_records or res.condemnation_records:
+            say(f"{res.root_records} push record(s), {res.condemnation_records} "
+                f"condemnation record(s) naming {len(res.condemned_packs)} pack(s)")
         say(f"checked {res.packs_checked} packs, {res.objects_checked} objects, "
             f"{human_bytes(res.bytes_checked)}: "
             f"{'ok' if res.ok else str(len(res.damaged)) + ' problem(s)'}")

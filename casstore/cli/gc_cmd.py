@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from .app import app
@@ -13,52 +15,58 @@ def gc(
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only show what would go."),
     rev: list[str] = typer.Option(None, "--rev", help="Also keep data of this Git revision."),
     all_branches: bool = typer.Option(False, "--all-branches", "-a",
-                                      help="Also keep data of every branch head."),
+                                      help="Also keep data of every branch, remote-tracking "
+                                      "branches included."),
     all_tags: bool = typer.Option(False, "--all-tags", "-T", help="Also keep tagged data."),
     all_commits: bool = typer.Option(False, "--all-commits", "-A",
                                      help="Also keep data of every commit."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     remote: str = typer.Option(None, "--remote", "-r", metavar="NAME",
                                help="Collect garbage on this remote instead of the cache."),
-    grace: float = typer.Option(24.0, "--grace", metavar="HOURS",
-                                help="With --remote: keep packs younger than this."),
+    grace: float = typer.Option(None, "--grace", metavar="HOURS", min=0,
+                                help="With --remote: hours between condemning a pack and "
+                                "deleting it (default gc.grace_hours, 24)."),
+    keep_pushed: float = typer.Option(None, "--keep-pushed", metavar="DAYS", min=0,
+                                      help="With --remote: keep what pushes of the last DAYS "
+                                      "made reachable (default gc.keep_pushed_days, 30)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=256,
+                             help="Parallel transfers for --remote."),
 ) -> None:
-    """Delete cached data that no pointer in the workspace (or named revisions) uses."""
-    if remote:
-        _remote_gc(remote, dry_run, rev or (), all_branches, all_tags, all_commits, grace,
-                   json_out)
-        return
+    """Delete data no pointer uses: in the cache now, on a remote in two phases."""
     with open_repo() as repo:
         res = repo.gc(dry_run=dry_run, revs=rev or (), all_branches=all_branches,
-                      all_tags=all_tags, all_commits=all_commits)
+                      all_tags=all_tags, all_commits=all_commits, remote=remote,
+                      grace_hours=grace, keep_pushed_days=keep_pushed, jobs=jobs)
     if json_out:
         print_json(res.to_dict())
         return
-    verb = "would remove" if dry_run else "removed"
-    say(f"{verb} {res.objects_removed} objects ({human_bytes(res.bytes_freed)}): "
-        f"{res.packs_deleted} pack(s) deleted, {res.packs_repacked} repacked; "
-        f"keeping {res.objects_kept} objects ({human_bytes(res.bytes_kept)})")
-
-
-def _remote_gc(remote: str, dry_run: bool, revs: list[str] | tuple[str, ...],
-               all_branches: bool, all_tags: bool, all_commits: bool, grace: float,
-               json_out: bool) -> None:
-    from ..remote.gc import remote_gc
-
-    with open_repo() as repo:
-        res = remote_gc(repo, remote, dry_run=dry_run, grace_hours=grace, revs=revs,
-                        all_branches=all_branches, all_tags=all_tags, all_commits=all_commits)
-    if json_out:
-        print_json(res.to_dict())
-        return
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     verb = "would delete" if dry_run else "deleted"
+    if remote is None:
+        if res.clones:
+            say(f"kept what {len(res.clones)} clone(s) using this cache reference: "
+                + ", ".join(res.clones))
+        for c in res.clones_dropped:
+            say(f"{'would forget' if dry_run else 'forgot'} clone {c} (gone or using "
+                "another cache)")
+        say(f"{verb} {len(res.packs_deleted)} pack(s) ({human_bytes(res.bytes_freed)}), "
+            f"{'would repack' if dry_run else 'repacked'} {len(res.packs_repacked)}, "
+            f"{res.objects_dead} unused object(s); keeping {res.objects_kept} objects "
+            f"({human_bytes(res.bytes_kept)})")
+        return
     for name in res.packs_deleted:
         say(f"{verb} pack {name}")
-    for name in res.packs_repacked:
-        say(f"{'would repack' if dry_run else 'repacked'} pack {name}")
-    repacked = "would repack" if dry_run else "repacked"
-    say(f"{verb} {len(res.packs_deleted) + res.unindexed_deleted} pack(s), {repacked} "
-        f"{len(res.packs_repacked)}, freeing {human_bytes(res.bytes_freed)} on "
-        f"'{res.remote}'; keeping {res.packs_kept} "
-        f"({human_bytes(res.bytes_kept)}), of which {res.packs_too_young} unreferenced but "
-        f"younger than {res.grace_hours:g} h")
+    for name in res.packs_rescued:
+        say(f"kept pack {name}: condemned earlier, but something needs it again")
+    condemn = "would condemn" if dry_run else "condemned"
+    grace = f"{res.grace_hours:g} h"
+    say(f"{res.store}: {verb} {len(res.packs_deleted)} pack(s) condemned at least {grace} "
+        f"ago ({human_bytes(res.bytes_freed)}); {condemn} {len(res.packs_condemned)} more "
+        f"(a gc {grace} or more from now deletes them if still unused); "
+        f"{res.condemnations_pending} earlier condemnation(s) still in their grace period; "
+        f"{res.root_records_live} of {res.root_records} push record(s) within "
+        f"{res.retention_days:g} days keep their data")
+    if not res.conditional_lease:
+        say("note: this remote's storage has no conditional write, so two gc runs started "
+            "at the same instant are detected by listing only; run one gc at a time")

@@ -21,7 +21,7 @@ def pull(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Fetch the data the pointers need, then check it out into the workspace."""
-    from ..remote.fetch import pull as do_pull
+    from ..ops.sync import pull as do_pull
 
     with open_repo() as repo:
         res = do_pull(repo, remote, targets or None, jobs=jobs, force=force)

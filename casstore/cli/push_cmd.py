@@ -26,7 +26,7 @@ def push(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Upload the data the pointers need and the remote lacks."""
-    from ..remote.push import push as do_push
+    from ..ops.sync import push as do_push
 
     with open_repo() as repo:
         res = do_push(repo, remote, targets or None, jobs=jobs, revs=rev or (),

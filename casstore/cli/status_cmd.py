@@ -21,7 +21,7 @@ def status(
     with open_repo() as repo:
         entries = repo.status(targets or None)
         if remote or remote_name:
-            from ..remote.status import mark_remote_states
+            from ..ops.sync import mark_remote_states
 
             mark_remote_states(repo, entries, remote_name)
     if json_out:

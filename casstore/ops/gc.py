@@ -1,138 +1,114 @@
-"""cas gc: delete cache data that no pointer references.
+"""cas gc [--remote NAME]: the workspace's side of a collection.
 
-Kept: everything reachable from the workspace's pointers, plus, on request, from pointers
-in Git branches, tags, all commits or named revisions. Packs with no live object are
-deleted; packs whose live bytes fall under REPACK_BELOW are rewritten with only the live
-objects. Order of writes: new packs and their index, then a merged index without the old
-packs, then deletion; a kill at any point leaves a store that fsck accepts.
+Decides which roots are live from where this clone stands -- its pointers, the named Git
+revisions (``--all-branches`` includes remote-tracking branches), and, on a shared cache,
+the pointers of every registered clone -- and hands them to the store's collector
+(``casstore.store.collector``), which adds what root records keep live and deletes in two
+phases. The roots are gathered when the collector asks (after it listed the root records).
+
+The local cache is collected under its exclusive lock, which keeps every other ``cas``
+command on this machine out, so the two phases run back to back. A remote is shared with
+writers we cannot lock out: a run condemns, and a later run, the grace period after,
+deletes what is still dead.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ..atomic import TMP_SUFFIX, is_tmp_name
-from ..reachability import expand, history_roots, workspace_roots
+from .. import clones
+from ..errors import CasError, ConfigError
+from ..reachability import Root, history_roots, workspace_roots
 from ..results import GcResult
 from ..store import roots as root_markers
-from ..store.index import Index
-from ..store.local import LocalStore
-from ..store.packfile import ENTRY_DTYPE
+from ..store.collector import DAY, Policy, collect
+from .sync import gather_roots, open_remote_store
 
 if TYPE_CHECKING:
     from ..repo import Repo
 
-REPACK_BELOW = 0.5
+DEFAULT_GRACE_HOURS = 24.0
+DEFAULT_KEEP_PUSHED_DAYS = 30.0
 
 
-def live_mask(index: Index, live: set[bytes]) -> np.ndarray:
-    if not live:
-        return np.zeros(len(index), dtype=bool)
-    ents = np.empty(len(live), ENTRY_DTYPE)
-    ents["id"] = np.frombuffer(b"".join(live), dtype="V16")
-    ents["offset"] = 0
-    ents["length"] = 0
-    live_idx = Index([], np.zeros(len(live), np.uint32), ents)
-    return live_idx.contains_many(index.ids())
-
-
-def reindex_orphans(store: LocalStore) -> int:
-    """Index packs whose index file was never written (a command killed in between)."""
-    indexed = set(store.index().packs)
-    n = 0
-    for name in store.list_packs():
-        if name not in indexed:
-            entries = store.read_trailer(name)
-            store.write_index([name], np.zeros(len(entries), np.uint32), entries, name)
-            n += 1
-    return n
+def _number(repo: Repo, key: str, given: float | None, default: float) -> float:
+    value = given if given is not None else repo.config.get(key, default)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, not {value!r}; fix it with "
+                          f"'cas config {key} NUMBER'") from None
+    if value < 0:
+        raise ConfigError(f"{key} cannot be negative")
+    return value
 
 
 def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
-       all_branches: bool = False, all_tags: bool = False, all_commits: bool = False
-       ) -> GcResult:
+       all_branches: bool = False, all_tags: bool = False, all_commits: bool = False,
+       remote: str | None = None, grace_hours: float | None = None,
+       keep_pushed_days: float | None = None, jobs: int | None = None) -> GcResult:
+    """Collect the cache (default) or a remote; see the module docstring."""
+    select = {"revs": revs, "all_branches": all_branches, "all_tags": all_tags,
+              "all_commits": all_commits}
+    if remote is not None:
+        grace = _number(repo, "gc.grace_hours", grace_hours, DEFAULT_GRACE_HOURS)
+        keep = _number(repo, "gc.keep_pushed_days", keep_pushed_days,
+                       DEFAULT_KEEP_PUSHED_DAYS)
+        rs = open_remote_store(repo, remote or None, jobs)
+        policy = Policy(grace=grace * 3600, retention=keep * DAY, dry_run=dry_run)
+        return collect(rs, lambda: gather_roots(repo, None, **select), policy,
+                       cache=repo.cache, reporter=repo.reporter)
+    return _gc_cache(repo, dry_run, select)
+
+
+def _gc_cache(repo: Repo, dry_run: bool, select: dict) -> GcResult:
+    from ..repo import Repo as Clone
+
     store = repo.cache
-    res = GcResult(dry_run=dry_run)
+    considered: list[str] = []
+    gone: list[clones.Registration] = []
+
+    def live_roots() -> list[Root]:
+        roots = _clone_roots(repo, select)
+        considered.append(str(repo.root))
+        for reg in clones.registered(store.root):
+            if reg.root == repo.root:
+                continue
+            try:
+                other = Clone(reg.root)
+            except CasError:
+                gone.append(reg)  # the clone (or its .cas folder) no longer exists
+                continue
+            with other:
+                if os.path.realpath(other.cache_root) != os.path.realpath(store.root):
+                    gone.append(reg)  # it points at another cache now
+                    continue
+                roots += _clone_roots(other, select)
+            considered.append(str(reg.root))
+        return roots
+
     with store.lock(shared=False):
         # Roots are read under the exclusive lock: read before it, they would miss the
         # pointers of an add that finishes while gc waits, and gc would delete its data.
-        roots = workspace_roots(repo)
-        if revs or all_branches or all_tags or all_commits:
-            roots += history_roots(repo, revs=revs, all_branches=all_branches,
-                                   all_tags=all_tags, all_commits=all_commits)
+        res = collect(store, live_roots, Policy(grace=0.0, retention=0.0, immediate=True,
+                                                dry_run=dry_run), reporter=repo.reporter)
+        res.clones = considered
+        res.clones_dropped = [str(g.root) for g in gone]
         if not dry_run:
-            reindex_orphans(store)
-        index = store.index()
-        live = expand(store, roots)
-        mask = live_mask(index, live)
-        lengths = index.length.astype(np.int64)
-        res.objects_kept = int(mask.sum())
-        res.bytes_kept = int(lengths[mask].sum())
-        res.objects_removed = int((~mask).sum())
-        dead_packs: list[int] = []
-        repack: list[int] = []
-        for i in range(len(index.packs)):
-            rows = index.pack == i
-            total = int(lengths[rows].sum())
-            keep = int(lengths[rows & mask].sum())
-            if keep == 0:
-                dead_packs.append(i)
-                res.bytes_freed += total
-            elif keep < REPACK_BELOW * total:
-                repack.append(i)
-                res.bytes_freed += total - keep
-            else:
-                # Dead objects in a mostly-live pack stay until the pack is sparse enough.
-                res.objects_removed -= int((rows & ~mask).sum())
-                res.objects_kept += int((rows & ~mask).sum())
-        res.packs_deleted = len(dead_packs)
-        res.packs_repacked = len(repack)
-        if dry_run:
-            return res
-        with store.writer() as w:
-            for i in repack:
-                for r in np.nonzero((index.pack == i) & mask)[0]:
-                    loc = index.location_at(int(r))
-                    w.put_stored(index.id_at(int(r)), loc.type, loc.codec, loc.raw_length,
-                                 store.read_raw(loc))
-        gone = {index.packs[i] for i in dead_packs + repack}
-        _rewrite_index(store, gone)
-        root_markers.prune(store.root, store.has)
-        for name in gone:
-            with contextlib.suppress(FileNotFoundError):
-                store.pack_path(name).unlink()
-        # Under the exclusive lock no writer is running: every temp file is a leftover.
-        leftovers = list(store.tmp_dir.glob("*")) + [
-            p for p in store.index_dir.glob(f"*{TMP_SUFFIX}") if is_tmp_name(p.name)]
-        for tmp in leftovers:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-                res.temp_files_removed += 1
+            for g in gone:
+                clones.forget(g)
+            root_markers.prune(store.root, store.has)
         store.close()
     return res
 
 
-def _rewrite_index(store: LocalStore, gone: set[str]) -> None:
-    """Replace all index files by one that omits the packs in ``gone``."""
-    store.invalidate()
-    old_files = store.list_index_files()
-    index = store.index()
-    keep_pos = np.array([p not in gone for p in index.packs], dtype=bool)
-    rows = keep_pos[index.pack] if len(index) else np.zeros(0, bool)
-    ents = np.empty(int(rows.sum()), ENTRY_DTYPE)
-    ents["id"] = index.ids()[rows]
-    for col in ("type", "codec", "raw_length", "offset", "length"):
-        ents[col] = getattr(index, col)[rows]
-    names = [p for p in index.packs if p not in gone]
-    remap = np.cumsum(keep_pos, dtype=np.int64) - 1  # old pack position -> new position
-    new_rows = remap[index.pack[rows]].astype(np.uint32)
-    new = store.write_index(names, new_rows, ents) if len(ents) else None
-    for f in old_files:
-        if f != new:
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
-    store.invalidate()
+def _clone_roots(repo: Repo, select: dict) -> list[Root]:
+    """The live roots of one clone: its workspace's pointers, plus the selected Git
+    revisions of its own history."""
+    roots = workspace_roots(repo)
+    if any(select.values()):
+        roots += history_roots(repo, **select)
+    return roots
+

@@ -1,4 +1,5 @@
-"""Opening a remote's fsspec file system, and calling it with retries and clear errors.
+"""A remote's fsspec file system: opening it, calling it with retries and clear errors,
+and the store Backend over it (``FsspecBackend``).
 
 Any installed fsspec protocol works (file, memory, s3, gs, az, ssh, ...): the URL picks the
 implementation and the remote's config options are passed to it as storage options. Calls
@@ -9,16 +10,19 @@ one-line RemoteError with secrets removed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import CasError, RemoteError
+from ..store.backend import Entry
 from .config import RemoteSpec, redact
 
 T = TypeVar("T")
@@ -179,3 +183,183 @@ def open_remote(spec: RemoteSpec, base: Path) -> Remote:
                                  f"({short(exc)})", spec.secrets())) from None
     proto = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
     return Remote(spec, fs, path.rstrip("/"), str(proto))
+
+
+class FsspecBackend:
+    """The Backend of a store at an fsspec URL (``casstore.store.backend``).
+
+    Every call goes through ``Remote.call`` (retries, one-line errors). Object stores
+    publish an upload in one step; elsewhere an upload goes to ``tmp/`` and is renamed.
+    """
+
+    def __init__(self, remote: Remote) -> None:
+        self.remote = remote
+        self.label = f"remote '{remote.spec.name}'"
+        # S3 has If-None-Match on PUT; a local path has link(2). Other protocols are
+        # written plainly and checked after (the lease says so).
+        self.conditional_create = remote.protocol in ("s3", "s3a", "file", "local")
+
+    def _abs(self, key: str) -> str:
+        return self.remote.key(key)
+
+    def _fresh(self, path: str) -> str:
+        """Drop the file system's cached listing: another client may have written since."""
+        with contextlib.suppress(Exception):
+            self.remote.fs.invalidate_cache(path)
+        return path
+
+    def list(self, folder: str) -> list[Entry]:
+        base = self._abs(folder)
+        try:
+            found = self.remote.call(f"listing {folder}/", self.remote.fs.find,
+                                     self._fresh(base), detail=True)
+        except FileNotFoundError:
+            return []  # a new, empty remote
+        root = self.remote.root.rstrip("/")
+        out = []
+        for path, info in found.items():
+            p = str(path)
+            if info.get("type") == "directory":
+                continue
+            rel = p[len(root) + 1:] if root and p.startswith(root + "/") else p.lstrip("/")
+            out.append(Entry(rel, int(info.get("size") or 0), modified_time(info)))
+        return out
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> bytes:
+        path = self._abs(key)
+        fs = self.remote.fs
+
+        def get() -> bytes:
+            data = fs.cat_file(path, start=start or None, end=end)
+            if end is not None and len(data) != end - start:
+                raise ShortRead(f"got {len(data)} of {end - start} bytes")
+            return bytes(data)
+
+        return self.remote.call(f"reading {key}", get)
+
+    def _makedirs(self, path: str) -> None:
+        if not self.remote.atomic_put:
+            parent = path.rsplit("/", 1)[0]
+            self.remote.call("creating a folder", self.remote.fs.makedirs, parent,
+                             exist_ok=True)
+
+    def _tmp(self) -> str:
+        return self._abs(f"tmp/{uuid.uuid4().hex}.tmp")
+
+    def _write_call(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            self.remote.call(what, fn)
+        except FileNotFoundError:
+            spec = self.remote.spec
+            raise RemoteError(self.remote.clean(
+                f"remote '{spec.name}' ({spec.shown()}) does not exist (no such bucket or "
+                f"folder); create it first, or fix the URL with 'cas remote modify "
+                f"{spec.name} url URL'")) from None
+
+    def write(self, key: str, data: bytes) -> None:
+        fs, dest = self.remote.fs, self._abs(key)
+
+        def put() -> None:
+            if self.remote.atomic_put:
+                fs.pipe_file(dest, data)
+                return
+            tmp = self._tmp()
+            self._makedirs(tmp)
+            fs.pipe_file(tmp, data)
+            if fs.size(tmp) != len(data):
+                raise ShortRead(f"writing {key}: short write")
+            self._makedirs(dest)
+            fs.mv(tmp, dest)
+
+        self._write_call(f"writing {key}", put)
+
+    def upload(self, key: str, local: Path) -> None:
+        size = local.stat().st_size
+        fs, dest = self.remote.fs, self._abs(key)
+
+        def put() -> None:
+            target = dest if self.remote.atomic_put else self._tmp()
+            if self.remote.atomic_put:
+                fs.put_file(str(local), target, **self.remote.put_options)
+            else:
+                self._makedirs(target)
+                fs.put_file(str(local), target)
+            got = fs.size(target)
+            if got != size:
+                with contextlib.suppress(Exception):
+                    fs.rm_file(target)
+                raise ShortRead(f"uploading {key}: remote has {got} of {size} bytes")
+            if target != dest:
+                self._makedirs(dest)
+                fs.mv(target, dest)
+
+        self._write_call(f"uploading {key}", put)
+
+    def create(self, key: str, data: bytes) -> bool:
+        fs, dest = self.remote.fs, self._abs(key)
+        created = True
+
+        def put() -> None:
+            nonlocal created
+            if self.remote.protocol in ("s3", "s3a"):
+                try:
+                    fs.pipe_file(dest, data, IfNoneMatch="*")
+                except FileExistsError:
+                    created = False
+                except OSError as exc:
+                    if "PreconditionFailed" in str(exc) or "412" in str(exc):
+                        created = False
+                    else:
+                        raise
+                return
+            if self.remote.protocol in ("file", "local"):
+                tmp = self._tmp()
+                self._makedirs(tmp)
+                fs.pipe_file(tmp, data)
+                self._makedirs(dest)
+                try:
+                    os.link(tmp, dest)  # fails when the name exists: one creator wins
+                except FileExistsError:
+                    created = False
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                return
+            if fs.exists(dest):
+                created = False
+                return
+            fs.pipe_file(dest, data)
+
+        self._write_call(f"creating {key}", put)
+        return created
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.remote.call(f"deleting {key}", self.remote.fs.rm_file, self._abs(key))
+
+    def size(self, key: str) -> int | None:
+        try:
+            return int(self.remote.call(f"checking {key}", self.remote.fs.size,
+                                        self._abs(key)))
+        except FileNotFoundError:
+            return None
+
+
+def modified_time(info: dict[str, Any]) -> float | None:
+    """The modification time a listing reports, as epoch seconds (backends differ)."""
+    for key in ("LastModified", "mtime", "last_modified", "created", "updated", "time"):
+        v = info.get(key)
+        if v is None:
+            continue
+        if isinstance(v, (int, float)):
+            return float(v)
+        ts = getattr(v, "timestamp", None)
+        if callable(ts):
+            with contextlib.suppress(Exception):
+                return float(ts())
+        if isinstance(v, str):
+            from datetime import datetime
+
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    return None

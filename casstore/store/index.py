@@ -146,3 +146,43 @@ class Index:
 
     def entries_for_pack(self, pack_pos: int) -> np.ndarray:
         return np.nonzero(self.pack == pack_pos)[0]
+
+    def entries_at(self, rows: np.ndarray) -> np.ndarray:
+        """ENTRY_DTYPE rows (id, type, codec, lengths, offset) for index rows ``rows``."""
+        ents = np.empty(len(rows), ENTRY_DTYPE)
+        ents["id"] = self.ids()[rows]
+        for col in ("type", "codec", "raw_length", "offset", "length"):
+            ents[col] = getattr(self, col)[rows]
+        return ents
+
+    def subset(self, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(packs, pack position per row, entries) of ``rows`` (a boolean mask or row
+        numbers), naming only the packs those rows use: what an index file holds."""
+        if rows.dtype == bool:
+            rows = np.nonzero(rows)[0]
+        used = np.unique(self.pack[rows])
+        remap = np.zeros(len(self.packs), np.uint32)
+        remap[used] = np.arange(len(used), dtype=np.uint32)
+        return ([self.packs[int(i)] for i in used], remap[self.pack[rows]],
+                self.entries_at(rows))
+
+    def without_packs(self, packs: Iterable[str]) -> Index:
+        """This index minus the rows of ``packs`` (condemned packs, for a push's view)."""
+        drop = set(packs).intersection(self.packs)
+        if not drop:
+            return self
+        keep = ~np.isin(self.pack, np.array([self.packs.index(p) for p in drop], np.uint32))
+        return Index(*self.subset(keep))
+
+    def mask_of(self, ids: set[bytes]) -> np.ndarray:
+        """Which rows hold one of ``ids`` (every copy, in whatever pack)."""
+        if not ids or not len(self):
+            return np.zeros(len(self), dtype=bool)
+        want = Index([], np.zeros(len(ids), np.uint32), _bare_entries(ids))
+        return want.contains_many(self.ids())
+
+
+def _bare_entries(ids: set[bytes]) -> np.ndarray:
+    ents = np.zeros(len(ids), ENTRY_DTYPE)
+    ents["id"] = np.frombuffer(b"".join(ids), dtype="V16")
+    return ents

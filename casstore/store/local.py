@@ -1,9 +1,9 @@
-"""The local store (the cache): packs and index files in a directory.
+"""The local store (the cache): the Store over a local directory, plus the pack writer.
 
-    ROOT/packs/ab/<pack id>.pack    immutable packs, named by the XXH3-128 of their bytes
-    ROOT/index/<name>.idx           Arrow index files (one per pack, or merged)
-    ROOT/tmp/                       packs being written; leftovers are harmless
+Beside the store layout (``casstore.store.store``) the cache holds:
     ROOT/lock                       flock: shared by adders, exclusive for gc
+    ROOT/roots/                     root markers (``casstore.store.roots``)
+    ROOT/clones/                    registrations of the clones using this cache
 A pack is renamed into place only when complete, and its index file is written after it,
 so a killed process leaves at worst an unindexed pack (re-indexed by fsck or gc) or a temp
 file, never an index entry pointing at missing bytes.
@@ -22,28 +22,33 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes, fsync_dir
+from ..atomic import fsync_dir, is_tmp_name
 from ..errors import CorruptObjectError, ObjectMissingError
-from ..hashing import digest_bytes
 from ..lock import store_lock
+from ..reporting import SILENT, Reporter
+from .backend import DirBackend, Entry
 from .index import Index, Location
-from .indexfile import decode_index, encode_index
 from .objects import Codec, ObjectType, compress, decompress
-from .packfile import ENTRY_DTYPE, MAGIC, decode_trailer, encode_trailer, pack_name
+from .packfile import ENTRY_DTYPE, MAGIC, encode_trailer, pack_name
+from .store import INDEX, IndexPart, Store
 
 PACK_TARGET = 64 << 20
 COMPACT_AFTER = 64  # index files; past this many, merge them into one on the next add
 
 
-class LocalStore:
-    """A store on the local file system."""
+class LocalStore(Store):
+    """The store in a local directory (the cache)."""
 
     def __init__(self, root: Path, *, fsync: bool = True,
-                 notify: Callable[[str], None] | None = None) -> None:
+                 notify: Callable[[str], None] | None = None, group_shared: bool = False,
+                 reporter: Reporter = SILENT) -> None:
+        backend = DirBackend(Path(root), fsync=fsync)
+        backend.label = f"the cache at {root}"
+        super().__init__(backend, reporter=reporter)
         self.root = Path(root)
         self.fsync = fsync
         self.notify = notify
-        self._index: Index | None = None
+        self.group_shared = group_shared
         self._fds: dict[str, int] = {}
         self._sizes: dict[str, int] = {}
 
@@ -66,6 +71,14 @@ class LocalStore:
     def ensure(self) -> None:
         for d in (self.packs_dir, self.index_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
+        if self.group_shared:
+            # setgid folders: what is created inside belongs to the folder's group, and
+            # subfolders inherit the bit (packs/ab/ created later included).
+            for d in (self.root, self.packs_dir, self.index_dir, self.tmp_dir):
+                with contextlib.suppress(OSError):
+                    st = os.stat(d)
+                    if st.st_mode & 0o2070 != 0o2070:
+                        os.chmod(d, (st.st_mode & 0o7777) | 0o2070)
 
     def lock(self, *, shared: bool = True, timeout: float | None = None
              ) -> contextlib.AbstractContextManager[None]:
@@ -73,47 +86,23 @@ class LocalStore:
         return store_lock(self.root / "lock", shared=shared, timeout=timeout,
                           notify=self.notify)
 
-    # listing ------------------------------------------------------------------------
-    def list_packs(self) -> list[str]:
-        if not self.packs_dir.is_dir():
-            return []
-        out = []
-        for sub in self.packs_dir.iterdir():
-            if sub.is_dir():
-                out.extend(p.name[:-5] for p in sub.iterdir() if p.name.endswith(".pack")
-                           and len(p.name) == 37)
-        return sorted(out)
-
-    def list_index_files(self) -> list[Path]:
-        if not self.index_dir.is_dir():
-            return []
-        return sorted(p for p in self.index_dir.iterdir() if p.name.endswith(".idx"))
+    def list_tmp(self) -> list[Entry]:
+        """Packs being written, and temp files of atomic writes anywhere in the store
+        (only a gc holding the store exclusively may take them for leftovers)."""
+        out = super().list_tmp()
+        for folder in (INDEX, "records", "locks"):
+            out += [e for e in self.backend.list(folder)
+                    if is_tmp_name(e.key.rsplit("/", 1)[-1])]
+        return out
 
     # index --------------------------------------------------------------------------
-    def index(self) -> Index:
-        if self._index is None:
-            self._index = self._load_index()
-        return self._index
-
-    def invalidate(self) -> None:
-        self._index = None
-
-    def _load_index(self) -> Index:
+    def load_index(self) -> tuple[list[str], list[IndexPart]]:
         for _attempt in range(5):
-            parts = []
             try:
-                for p in self.list_index_files():
-                    parts.append(decode_index(p.read_bytes(), name=str(p)))
+                return super().load_index()
             except FileNotFoundError:
                 continue  # a concurrent compaction replaced files: list again
-            return Index.merge(parts)
         raise CorruptObjectError(f"index files in {self.index_dir} keep changing; retry")
-
-    def has(self, oid: bytes) -> bool:
-        return oid in self.index()
-
-    def locate(self, oid: bytes) -> Location | None:
-        return self.index().get(oid)
 
     # reading ------------------------------------------------------------------------
     def _fd(self, pack: str) -> int:
@@ -146,6 +135,11 @@ class LocalStore:
             raise CorruptObjectError(f"pack {loc.pack} is truncated")
         return data
 
+    def read_range(self, pack: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        return self.read_raw(Location(pack, 0, 0, 0, start, end - start))
+
     def read_raw_into(self, loc: Location, buf: bytearray) -> memoryview:
         """Read stored bytes into a reused buffer (big reads into fresh ``bytes`` objects
         cost a page fault per 4 KiB: measured, 2 s of system time per GiB checked out)."""
@@ -154,17 +148,6 @@ class LocalStore:
         if n != loc.length:
             raise CorruptObjectError(f"pack {loc.pack} is truncated")
         return view
-
-    def read(self, oid: bytes, *, verify: bool = True) -> tuple[int, bytes]:
-        """(type, bytes) of one object, checked against its id where the id is a hash."""
-        loc = self.locate(oid)
-        if loc is None:
-            raise ObjectMissingError(f"object {oid.hex()} is not in the cache at {self.root}")
-        data = decompress(self.read_raw(loc), loc.codec, loc.raw_length)
-        if verify and loc.type != ObjectType.RECIPE and digest_bytes(data) != oid:
-            raise CorruptObjectError(
-                f"object {oid.hex()} in pack {loc.pack} is corrupt (hash mismatch)")
-        return loc.type, data
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -192,48 +175,27 @@ class LocalStore:
         self.write_index([name], np.zeros(len(entries), np.uint32), entries, name,
                          invalidate=False)
 
-    def write_index(self, packs: list[str], rows: np.ndarray, entries: np.ndarray,
-                    name: str | None = None, *, invalidate: bool = True) -> Path:
-        data = encode_index(packs, rows, entries)
-        path = self.index_dir / f"{name or digest_bytes(data).hex()}.idx"
-        atomic_write_bytes(path, data, fsync=self.fsync)
-        if invalidate:
-            self._index = None
-        return path
-
-    def read_trailer(self, name: str) -> np.ndarray:
-        path = self.pack_path(name)
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            f.seek(max(0, size - (1 << 20)))
-            tail = f.read()
-            try:
-                return decode_trailer(tail, size)
-            except CorruptObjectError:
-                if size <= (1 << 20):
-                    raise
-                f.seek(0)
-                return decode_trailer(f.read(), size)
+    def copy_objects(self, wanted: list[tuple[bytes, Location]],
+                     reporter: Reporter = SILENT) -> list[str]:
+        with self.writer() as w:
+            for oid, loc in wanted:
+                w.put_stored(oid, loc.type, loc.codec, loc.raw_length, self.read_raw(loc))
+        return list(w.packs)
 
     def compact_index(self) -> bool:
         """Merge many index files into one so that loading stays a few reads."""
-        files = self.list_index_files()
-        if len(files) <= COMPACT_AFTER:
+        names = self.list_index_names()
+        if len(names) <= COMPACT_AFTER:
             return False
         try:
-            parts = [decode_index(p.read_bytes(), name=str(p)) for p in files]
+            parts = self.read_index_parts(names)
         except FileNotFoundError:
             return False  # another add is compacting these very files; its result suffices
         idx = Index.merge(parts)
-        ents = np.empty(len(idx), ENTRY_DTYPE)
-        ents["id"] = idx.ids()
-        for col in ("type", "codec", "raw_length", "offset", "length"):
-            ents[col] = getattr(idx, col)
-        new = self.write_index(idx.packs, idx.pack, ents)
-        for p in files:
-            if p != new:
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
+        new = self.write_index(*idx.subset(np.ones(len(idx), bool)))
+        for n in names:
+            if n != new:
+                self.delete_index_file(n)
         return True
 
 
@@ -502,12 +464,10 @@ class _Aborted(Exception):
     pass
 
 
-def iter_pack_objects(store: LocalStore, name: str) -> Iterator[tuple[bytes, int, bytes]]:
+def iter_pack_objects(store: Store, name: str) -> Iterator[tuple[bytes, int, bytes]]:
     """(id, type, decoded bytes) for every object of one pack, from its trailer."""
-    entries = store.read_trailer(name)
-    with open(store.pack_path(name), "rb") as f:
-        for e in entries:
-            f.seek(int(e["offset"]))
-            raw = f.read(int(e["length"]))
-            yield e["id"].tobytes(), int(e["type"]), decompress(raw, int(e["codec"]),
-                                                              int(e["raw_length"]))
+    for e in store.read_trailer(name):
+        start = int(e["offset"])
+        raw = store.read_range(name, start, start + int(e["length"]))
+        yield e["id"].tobytes(), int(e["type"]), decompress(raw, int(e["codec"]),
+                                                          int(e["raw_length"]))

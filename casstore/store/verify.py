@@ -1,4 +1,4 @@
-"""Verification of one stored object, shared by the local and the remote fsck."""
+"""Verification of one stored object, for every store (the cache and remotes)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import CasError
+from ..errors import CasError, CorruptObjectError
 from ..hashing import digest_bytes
 from ..recipe import decode_recipe
 from ..tree import decode_tree
+from .index import Location
 from .objects import ObjectType, decompress
 
 
@@ -34,3 +35,13 @@ def object_problem(oid: bytes, otype: int, codec: int, raw_length: int, raw: byt
     except CasError as exc:
         return str(exc)
     return None
+
+
+def verified(oid: bytes, loc: Location, stored: bytes, where: str) -> bytes:
+    """Decoded bytes of one stored object, checked against its id where it is a hash
+    (a recipe's id is its file's digest: checked when the file is rebuilt)."""
+    data = decompress(stored, loc.codec, loc.raw_length)
+    if loc.type != ObjectType.RECIPE and digest_bytes(data) != oid:
+        raise CorruptObjectError(f"object {oid.hex()} from pack {loc.pack} of {where} does "
+                                 "not match its id")
+    return data

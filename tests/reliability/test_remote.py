@@ -39,13 +39,14 @@ def make_version(repo: Path, seed: int) -> None:
 
 
 def remote_ok(repo: Path) -> dict:
-    """``cas fsck --remote``: no damage (warnings about interrupted uploads are allowed)."""
+    """``cas fsck --remote``: no damage (warnings about interrupted uploads and packs gc
+    has condemned are allowed)."""
     res = run_cas(repo, "fsck", "--remote", "--json", check=False)
     assert "Traceback" not in res.stderr, res.stderr
     report = json.loads(res.stdout)
     assert res.returncode == 0 and not report["damaged"], report
     for w in report["warnings"]:
-        assert "not indexed" in w or "temporary" in w, w
+        assert "not indexed" in w or "temporary" in w or "condemned" in w, w
     return report
 
 
@@ -183,9 +184,9 @@ def test_damaged_remote_object(pair: tuple[Path, Path], tmp_path: Path, kind: st
 def test_push_racing_remote_gc_after_its_snapshot(pair: tuple[Path, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """gc --remote --grace 0 in one clone; a push from another lands between gc's listing and
-    its deletions. The pushed pack is younger than gc's snapshot and must survive."""
+    its decisions. The pushed pack appeared after gc's listing and must survive both phases."""
     from casstore import Repo
-    from casstore.remote import gc as rgc
+    from casstore.store import collector
 
     repo, clone = pair
     run_cas(repo, "push")
@@ -198,22 +199,23 @@ def test_push_racing_remote_gc_after_its_snapshot(pair: tuple[Path, Path], tmp_p
     # The other clone's new data, pushed from inside gc (after its snapshot).
     write_random(clone / "fresh.bin", 3 * MiB, seed=77)
     run_cas(clone, "add", "fresh.bin")
-    from casstore import reachability
 
-    real_expand = reachability.expand
+    real_expand = collector.expand
     pushed = {}
 
     def expand_then_push(*a: object, **kw: object) -> object:
-        if not pushed:  # gc has listed the remote's packs and indexes by now
+        if not pushed:  # gc has listed the remote's records, packs and indexes by now
             pushed["res"] = run_cas(clone, "push", check=False)
         return real_expand(*a, **kw)
 
-    monkeypatch.setattr(reachability, "expand", expand_then_push)
+    monkeypatch.setattr(collector, "expand", expand_then_push)
     with Repo(repo) as r:
-        res = rgc.remote_gc(r, grace_hours=0.0)
+        first = r.gc(remote="origin", grace_hours=0.0, keep_pushed_days=0.0)
+        monkeypatch.undo()
+        second = r.gc(remote="origin", grace_hours=0.0, keep_pushed_days=0.0)
     assert pushed["res"].returncode == 0, pushed["res"].stderr
-    assert res.packs_deleted, "gc should have deleted the unreferenced version"
-    monkeypatch.undo()
+    assert first.packs_condemned and not first.packs_deleted
+    assert second.packs_deleted, "gc should have deleted the unreferenced version"
     remote_ok(repo)
     # A third clone gets the pushed file, and the first clone's live data is intact.
     _commit(clone, "fresh")

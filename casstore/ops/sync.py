@@ -1,0 +1,102 @@
+"""cas push / fetch / pull / status --remote: the workspace's side of a transfer.
+
+Gathers the roots (the workspace's pointers, plus named Git revisions), opens the remote,
+and hands both to the store-to-store transfer (``casstore.remote.transfer``), which knows
+nothing of workspaces or Git.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..gitutil import head_info, is_git_repo
+from ..reachability import Root, expand, history_roots, root_of, workspace_roots
+from ..remote.config import resolve
+from ..remote.results import FetchResult, PullResult, PushResult
+from ..remote.store import RemoteStore
+from ..remote.transfer import fetch_objects, push_objects
+from ..results import StatusEntry
+from ..store import records
+from ..store.index import ids_array
+
+if TYPE_CHECKING:
+    from ..repo import Repo
+
+NOT_PUSHED = "not pushed"
+NOT_ON_REMOTE = "not on remote"
+CONDEMNED_ON_REMOTE = "on remote only in condemned packs"
+
+
+def open_remote_store(repo: Repo, remote: str | None, jobs: int | None = None) -> RemoteStore:
+    """The named (or default) remote of ``repo``, ready to use."""
+    spec = resolve(repo.config, remote)
+    return RemoteStore.open(spec, base=repo.root, cache_root=repo.cache.root, jobs=jobs,
+                            reporter=repo.reporter)
+
+
+def gather_roots(repo: Repo, targets: Sequence[str] | None = None, *,
+                 revs: Sequence[str] = (), all_branches: bool = False,
+                 all_tags: bool = False, all_commits: bool = False) -> list[Root]:
+    """Pointers named by ``targets`` (all in the workspace by default), plus those of the
+    named Git revisions."""
+    roots = workspace_roots(repo, targets)
+    if revs or all_branches or all_tags or all_commits:
+        roots += history_roots(repo, revs=revs, all_branches=all_branches,
+                               all_tags=all_tags, all_commits=all_commits)
+    return roots
+
+
+def push(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
+         jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
+         all_tags: bool = False, all_commits: bool = False) -> PushResult:
+    """Upload what the pointers need and the remote lacks, and a root record naming them."""
+    roots = gather_roots(repo, targets, revs=revs, all_branches=all_branches,
+                         all_tags=all_tags, all_commits=all_commits)
+    rs = open_remote_store(repo, remote, jobs)
+    commit, branch = head_info(repo.root) if is_git_repo(repo.root) else (None, None)
+    return push_objects(repo.cache, rs, roots, commit=commit, branch=branch)
+
+
+def fetch(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
+          jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
+          all_tags: bool = False, all_commits: bool = False) -> FetchResult:
+    """Download into the cache every object the pointers need that it lacks."""
+    roots = gather_roots(repo, targets, revs=revs, all_branches=all_branches,
+                         all_tags=all_tags, all_commits=all_commits)
+    return fetch_objects(repo.cache, open_remote_store(repo, remote, jobs), roots)
+
+
+def pull(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
+         jobs: int | None = None, force: bool = False) -> PullResult:
+    """Fetch, then check out the pointers."""
+    fres = fetch(repo, remote, targets, jobs=jobs)
+    repo.cache.invalidate()
+    cres = repo.checkout(list(targets) if targets else None, force=force)
+    return PullResult(fres, cres)
+
+
+def mark_remote_states(repo: Repo, entries: list[StatusEntry], remote: str | None = None,
+                       *, jobs: int | None = None) -> str:
+    """Add 'not pushed' (the cache holds data the remote lacks), 'not on remote' (neither
+    holds it) and 'on remote only in condemned packs' (a gc will delete it unless pushed
+    again) to ``entries``; returns the remote's name.
+
+    Costs a listing of the remote's index/ and records/condemned/ folders plus the index
+    files not seen before.
+    """
+    rs = open_remote_store(repo, remote, jobs)
+    condemned = records.condemned_packs(rs)
+    full = rs.index()
+    rindex = full.without_packs(condemned)
+    cache = repo.cache
+    for e in entries:
+        ptr = repo.load_pointer(repo.root / e.pointer)
+        need = expand(cache, [root_of(ptr, e.pointer)])
+        arr = ids_array(sorted(need))
+        if need and not bool(rindex.contains_many(arr).all()):
+            e.states.append(CONDEMNED_ON_REMOTE if bool(full.contains_many(arr).all())
+                            else NOT_PUSHED)
+        elif ptr.digest not in rindex and not cache.has(ptr.digest):
+            e.states.append(CONDEMNED_ON_REMOTE if ptr.digest in full else NOT_ON_REMOTE)
+    return rs.name

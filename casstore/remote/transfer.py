@@ -1,0 +1,351 @@
+"""Transfers between the cache and a remote: push and fetch, store to store.
+
+**push** sends what the roots need and the remote lacks, pack by pack. Plan: expand the
+roots over the cache, look every needed id up in the remote's index *without the packs a
+collector has condemned* (they may be deleted: a push never relies on them), and for each
+local pack holding something to send decide:
+  * whole: the remote has none of the pack's objects and what must go is at least half of
+    it, so the local pack file is uploaded as it is;
+  * repack: otherwise only the missing objects are copied into new packs in a staging
+    folder.
+A pack whose name a condemnation record holds is never re-published under that name (the
+collector may be about to delete that very key): it gets a new trailer entry, so a new
+name. Each pack is uploaded first and its index after. Then the push writes its root
+record (what it made reachable, the Git commit and branch), and re-checks (P5): it lists
+the condemnation records and the index again, and uploads again whatever it relied on that
+is now condemned or gone, so dedup can never lean on data that is about to be deleted,
+however long the push took (docs/remotes.md, tests/test_collector_model.py).
+
+**fetch** downloads what the roots need into the cache, verified, in stages:
+  1. trees of tracked folders that the cache lacks (verified by hash);
+  2. recipes of files that the cache lacks (parsed and size-checked, held in memory);
+  3. chunks (verified by hash, written to local packs as they arrive);
+  4. recipes are then verified by rebuilding their file digest from the cached chunks, and
+     written with the trees, so the cache never holds a recipe whose data is absent or wrong.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xxhash
+
+from ..errors import CasError, CorruptObjectError, RemoteError
+from ..files import chunk_list
+from ..recipe import decode_recipe
+from ..reporting import Reporter
+from ..store import records
+from ..store.graph import Root, expand
+from ..store.index import Index, Location, ids_array
+from ..store.indexfile import encode_index
+from ..store.local import LocalStore
+from ..store.objects import Codec, ObjectType
+from ..store.packfile import salted_copy
+from ..store.verify import verified
+from ..tree import decode_tree
+from .ranges import Downloader
+from .results import FetchResult, PushResult
+from .store import RemoteStore
+
+WHOLE_PACK_SHARE = 0.5
+MAX_ROUNDS = 4  # uploads of the same objects before a push gives up on a racing collector
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One pack file to send, with the index that publishes it."""
+
+    path: Path
+    name: str
+    index_bytes: bytes
+    objects: int
+
+
+def push_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root], *,
+                 commit: str | None = None, branch: str | None = None) -> PushResult:
+    """Upload what ``roots`` need and the remote lacks, then the push's root record."""
+    res = PushResult(remote=rs.name)
+    with cache.lock(shared=True):
+        missing: set[bytes] = set()
+        need = expand(cache, roots, missing=missing)
+        condemned = records.condemned_packs(rs)  # P1
+        full = rs.index(refresh=True)  # P2
+        rindex = full.without_packs(condemned)
+        if missing:
+            _report_missing(res, rs, roots, missing, full, rindex)
+        need_arr = ids_array(sorted(need))
+        res.objects_needed = len(need_arr)
+        res.objects_present = int(rindex.contains_many(need_arr).sum())
+        for attempt in range(MAX_ROUNDS):
+            send = need_arr[~rindex.contains_many(need_arr)]
+            if len(send):
+                _upload(cache, rs, rindex, send, condemned, res)
+            if attempt == 0:
+                res.root_record = records.write_root_record(  # P4
+                    rs, roots, commit=commit, branch=branch)
+            condemned = records.condemned_packs(rs)  # P5: condemnations first, then index
+            rindex = rs.index(refresh=True).without_packs(condemned)
+            if bool(rindex.contains_many(need_arr).all()):
+                return res
+            res.resent_after_gc += int((~rindex.contains_many(need_arr)).sum())
+        raise RemoteError(f"push to '{rs.name}': a collector keeps condemning what this push "
+                          f"uploads ({MAX_ROUNDS} rounds); run 'cas push' again once "
+                          "'cas gc --remote' has finished")
+
+
+def _report_missing(res: PushResult, rs: RemoteStore, roots: list[Root], missing: set[bytes],
+                    full: Index, live: Index) -> None:
+    arr = ids_array(sorted(missing))
+    absent = {bytes(x) for x in arr[~live.contains_many(arr)].tolist()}
+    doomed = {bytes(x) for x in arr[full.contains_many(arr) & ~live.contains_many(arr)]
+              .tolist()}
+    for r in roots:
+        if r.digest in absent - doomed:
+            res.missing.append(f"{r.name}: data is neither in the cache nor on remote "
+                               f"'{rs.name}'")
+    inner = absent - doomed - {r.digest for r in roots}
+    if inner:
+        res.missing.append(f"{len(inner)} object(s) referenced by recipes or trees are "
+                           "missing from the cache; run 'cas fsck'")
+    if doomed:
+        res.warnings.append(f"{len(doomed)} object(s) this push needs are on remote "
+                            f"'{rs.name}' only in packs a gc has condemned, and not in the "
+                            "cache to send again: fetch them ('cas fetch') and push again "
+                            "before the grace period ends")
+
+
+def _upload(cache: LocalStore, rs: RemoteStore, rindex: Index, send: np.ndarray,
+            condemned: set[str], res: PushResult) -> None:
+    lindex = cache.index()
+    rows = lindex.rows_of(send)
+    rows = rows[rows >= 0]
+    whole, loose = _plan(lindex, rindex, rows, condemned)
+    stage = rs.staging()
+    try:
+        uploads = [_whole_upload(cache, lindex, p) for p in whole]
+        res.packs_uploaded += len(uploads)
+        repacked = _repack(cache, lindex, loose, stage, rs.reporter)
+        res.packs_repacked += len(repacked)
+        uploads += repacked
+        uploads = [_fresh_name(u, condemned, stage) for u in uploads]
+        _send(rs, uploads, res)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _fresh_name(u: Upload, condemned: set[str], stage: Path) -> Upload:
+    """``u`` under a name no condemnation record holds (see the module docstring)."""
+    path, name, n = u.path, u.name, u.objects
+    while name in condemned:
+        path, name, ents = salted_copy(path, stage)
+        n = len(ents)
+    if name == u.name:
+        return u
+    return Upload(path, name, encode_index([name], np.zeros(n, np.uint32), ents), n)
+
+
+def _plan(lindex: Index, rindex: Index, rows: np.ndarray, condemned: set[str]
+          ) -> tuple[list[int], np.ndarray]:
+    """(local pack positions to send whole, other rows to repack)."""
+    npacks = len(lindex.packs)
+    lengths = lindex.length.astype(np.float64)
+    total = np.bincount(lindex.pack, weights=lengths, minlength=npacks)
+    held = np.bincount(lindex.pack, weights=rindex.contains_many(lindex.ids()).astype(float),
+                       minlength=npacks)
+    pack_of = lindex.pack[rows]
+    sending = np.bincount(pack_of, weights=lengths[rows], minlength=npacks)
+    is_whole = (sending > 0) & (held == 0) & (sending >= WHOLE_PACK_SHARE * total)
+    is_whole &= np.array([p not in condemned for p in lindex.packs], dtype=bool)
+    whole = [int(p) for p in np.nonzero(is_whole)[0]]
+    loose = rows[~is_whole[pack_of]]
+    return whole, loose
+
+
+def _whole_upload(cache: LocalStore, lindex: Index, pos: int) -> Upload:
+    name = lindex.packs[pos]
+    rows = np.nonzero(lindex.pack == pos)[0]
+    ents = lindex.entries_at(rows)
+    ents = ents[np.argsort(ents["offset"], kind="stable")]
+    return Upload(cache.pack_path(name), name,
+                  encode_index([name], np.zeros(len(ents), np.uint32), ents), len(ents))
+
+
+def _repack(cache: LocalStore, lindex: Index, rows: np.ndarray, stage: Path,
+            reporter: Reporter) -> list[Upload]:
+    """Copy the objects at ``rows`` into new packs under ``stage``, verified on the way."""
+    if len(rows) == 0:
+        return []
+    order = np.lexsort((lindex.offset[rows], lindex.pack[rows]))
+    staged = LocalStore(stage, fsync=False)
+    total = int(lindex.length[rows].sum(dtype=np.int64))
+    with staged.writer() as w, reporter.progress("packing objects to send", total) as bar:
+        for r in rows[order]:
+            r = int(r)
+            oid = lindex.id_at(r)
+            loc = lindex.location_at(r)
+            raw = cache.read_raw(loc)
+            try:
+                verified(oid, loc, raw, "the cache")
+            except CorruptObjectError:
+                raise CorruptObjectError(f"object {oid.hex()} in local pack {loc.pack} is "
+                                         "corrupt; run 'cas fsck' before pushing") from None
+            w.put_stored(oid, loc.type, loc.codec, loc.raw_length, raw)
+            bar.advance(loc.length)
+    out = []
+    for name in w.packs:
+        idx = staged.backend.read(staged.index_key(name))
+        out.append(Upload(staged.pack_path(name), name, idx, len(staged.read_trailer(name))))
+    return out
+
+
+def _send(rs: RemoteStore, uploads: list[Upload], res: PushResult) -> None:
+    total = sum(u.path.stat().st_size + len(u.index_bytes) for u in uploads)
+
+    def one(u: Upload) -> tuple[Upload, int]:
+        return u, rs.publish_pack(u.path, u.name, u.index_bytes)
+
+    with rs.reporter.progress(f"pushing to {rs.name}", total) as bar:
+        for u, sent in rs.map(one, uploads):
+            res.bytes_uploaded += sent
+            res.objects_sent += u.objects
+            bar.advance(u.path.stat().st_size + len(u.index_bytes))
+    rs.forget_index()
+
+
+def _locate_remote(rindex: Index, oid: bytes, name: str, missing: dict[str, int]
+                   ) -> Location | None:
+    loc = rindex.get(oid)
+    if loc is None:
+        missing[name] = missing.get(name, 0) + 1
+    return loc
+
+
+def fetch_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root]) -> FetchResult:
+    """Download into the cache every object ``roots`` need that it lacks."""
+    res = FetchResult(remote=rs.name)
+    with cache.lock(shared=True):
+        _fetch(rs, cache, roots, res)
+    return res
+
+
+def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResult) -> None:
+    rindex = rs.index()
+    dl = Downloader(rs)
+    missing: dict[str, int] = {}
+    # 1. trees
+    trees: dict[bytes, bytes] = {}
+    files: dict[bytes, tuple[int, str]] = {}
+    want: list[tuple[bytes, Location]] = []
+    for r in roots:
+        if r.kind == "dir":
+            if cache.has(r.digest):
+                try:
+                    trees[r.digest] = cache.read(r.digest)[1]
+                except CasError:
+                    loc = _locate_remote(rindex, r.digest, r.name, missing)
+                    if loc is not None:
+                        want.append((r.digest, loc))
+                continue
+            loc = _locate_remote(rindex, r.digest, r.name, missing)
+            if loc is not None:
+                if loc.type != ObjectType.TREE:
+                    raise CorruptObjectError(f"{r.name}: remote object {r.digest.hex()} is not "
+                                             "a folder tree")
+                want.append((r.digest, loc))
+        else:
+            files.setdefault(r.digest, (r.size, r.name))
+    new_trees = dl.fetch(want, "fetching folder lists")
+    dir_names = {r.digest: r.name for r in roots if r.kind == "dir"}
+    for tid, raw in [*trees.items(), *new_trees.items()]:
+        for e in decode_tree(raw):
+            if e.digest is not None:
+                files.setdefault(e.digest, (e.size, f"{dir_names.get(tid, '?')}/{e.path}"))
+    # 2. recipes and the chunk ids they name
+    chunks: dict[bytes, str] = {}
+    want = []
+    for digest, (size, name) in files.items():
+        loc = cache.locate(digest)
+        if loc is not None:
+            try:
+                for cid, _ in chunk_list(cache, digest, size):
+                    if not cache.has(cid):
+                        chunks.setdefault(cid, name)
+                continue
+            except CasError:
+                pass  # an unreadable recipe in the cache: fetch the file's objects again
+        loc = _locate_remote(rindex, digest, name, missing)
+        if loc is None:
+            continue
+        if loc.type == ObjectType.CHUNK:
+            chunks.setdefault(digest, name)
+        elif loc.type == ObjectType.RECIPE:
+            want.append((digest, loc))
+        else:
+            raise CorruptObjectError(f"{name}: remote object {digest.hex()} is a tree where a "
+                                     "file was expected")
+    recipes = dl.fetch(want, "fetching recipes")
+    recipe_rows = {}
+    for digest, raw in recipes.items():
+        size, name = files[digest]
+        rows = decode_recipe(raw, expect_size=size)
+        recipe_rows[digest] = rows
+        for r in rows:
+            cid = r["id"].tobytes()
+            if not cache.has(cid):
+                chunks.setdefault(cid, name)
+    # 3. chunks, straight into the cache
+    want = []
+    for cid, name in chunks.items():
+        loc = _locate_remote(rindex, cid, name, missing)
+        if loc is None:
+            continue
+        if loc.type != ObjectType.CHUNK:
+            # A recipe's id is not the hash of its bytes: accepting one here would let a bad
+            # index slip unverified bytes into the cache.
+            raise CorruptObjectError(f"{name}: remote object {cid.hex()} should be a chunk; "
+                                     "run 'cas fsck --remote'")
+        want.append((cid, loc))
+    res.objects_needed = len(want) + len(recipes) + len(new_trees)
+    with cache.writer() as w:
+        dl.fetch(want, f"fetching from {rs.name}", writer=w)
+    # 4. recipes (once their file rebuilds to its digest) and trees
+    total = sum(files[d][0] for d in recipes)
+    with cache.writer() as w, rs.reporter.progress("verifying files", total) as bar:
+        for digest, raw in recipes.items():
+            size, name = files[digest]
+            ok = _rebuilds(cache, recipe_rows[digest], digest, size)
+            bar.advance(size)
+            if ok is None:
+                continue  # some chunks are not on the remote: reported below
+            if not ok:
+                raise CorruptObjectError(f"{name}: the recipe on remote '{rs.name}' does "
+                                         "not rebuild the file; run 'cas fsck --remote'")
+            w.put(digest, ObjectType.RECIPE, raw, Codec.ZSTD)
+        for tid, raw in new_trees.items():
+            w.put(tid, ObjectType.TREE, raw, Codec.ZSTD)
+    res.objects_fetched = dl.counts.objects
+    res.bytes_downloaded = dl.counts.bytes
+    res.ranges = dl.counts.ranges
+    for name, n in sorted(missing.items()):
+        res.missing.append(f"{name}: {n} object(s) are not on remote '{rs.name}'; push them "
+                           "from a clone that has them")
+
+
+def _rebuilds(cache: LocalStore, rows: object, digest: bytes, size: int) -> bool | None:
+    """Whether the cached chunks listed by a recipe hash to the file digest (None when
+    some chunk is not in the cache)."""
+    h = xxhash.xxh3_128()
+    n = 0
+    for r in rows:  # type: ignore[attr-defined]
+        cid = r["id"].tobytes()
+        if not cache.has(cid):
+            return None
+        _, data = cache.read(cid)
+        if len(data) != int(r["length"]):
+            return False
+        h.update(data)
+        n += len(data)
+    return n == size and h.digest() == digest

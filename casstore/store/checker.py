@@ -1,0 +1,165 @@
+"""Verification of a whole store (``cas fsck``, ``cas fsck --remote``): one checker for the
+cache and every remote.
+
+Per pack: the name equals the XXH3-128 of its entry table, the trailer parses, every object
+decodes and hashes to its id (chunks, trees) or parses with all its chunks present
+(recipes), and every index row naming the pack matches its trailer. Indexed packs that are
+missing are damage; packs without an index (a command killed between pack and index) are
+warnings, re-indexed from their trailer with ``repair``. Root records and condemnation
+records are read and validated; condemned packs are listed (gc deletes them later).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CasError
+from ..reporting import SILENT, Reporter
+from ..results import FsckResult
+from . import records
+from .index import Index
+from .objects import ObjectType
+from .packfile import decode_trailer, pack_name
+from .store import Store
+from .verify import object_problem
+
+COLS = ("type", "codec", "raw_length", "offset", "length")
+
+
+def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILENT,
+                fsck_command: str = "cas fsck") -> FsckResult:
+    """Read and verify every pack, index file and record of ``store``."""
+    res = FsckResult(store=store.label)
+    names, parts = store.load_index()
+    res.index_files = len(names)
+    index = Index.merge(parts)
+    listed = store.list_packs()
+    indexed = set(index.packs)
+    for i, p in enumerate(index.packs):
+        if p not in listed:
+            n = int(np.count_nonzero(index.pack == i))
+            if n:
+                res.damaged.append(f"pack {p}: in the index but missing, {n} objects lost")
+    # Objects of unindexed packs count as present for recipes: they exist, and a killed
+    # add's or push's recipe sits in the same (not yet indexed) pack as its chunks.
+    unindexed: set[bytes] = set()
+    for name in sorted(set(listed) - indexed):
+        try:
+            unindexed.update(e.tobytes() for e in store.read_trailer(name, listed[name].size)
+                             ["id"])
+        except CasError:
+            pass  # reported as damage below
+
+    def present(ids: np.ndarray) -> np.ndarray:
+        have = index.contains_many(ids)
+        for k in np.nonzero(~have)[0]:
+            have[k] = ids[k].tobytes() in unindexed
+        return have
+
+    def one(name: str) -> tuple[str, list[str], np.ndarray | None]:
+        size = listed[name].size
+        blob = store.read_range(name, 0, size)
+        return (name, *_check_pack(blob, name, index, name in indexed, present,
+                                   fsck_command))
+
+    total = sum(i.size for i in listed.values())
+    with reporter.progress(f"checking {store.label}", total) as bar:
+        for name, problems, entries in store.map(one, list(listed), window=4):
+            res.packs_checked += 1
+            res.bytes_checked += listed[name].size
+            res.damaged.extend(problems)
+            if entries is not None:
+                res.objects_checked += len(entries)
+                if name not in indexed:
+                    if repair:
+                        store.write_index([name], np.zeros(len(entries), np.uint32), entries,
+                                          name)
+                        res.repaired.append(f"pack {name}: index rebuilt from its trailer")
+                    else:
+                        res.warnings.append(f"pack {name}: not indexed (left by an interrupted "
+                                            f"command); '{fsck_command} --repair' indexes it")
+            bar.advance(listed[name].size)
+    _check_records(store, res, listed)
+    leftovers = store.list_tmp()
+    if leftovers:
+        res.warnings.append(f"{len(leftovers)} temporary file(s) from interrupted commands; "
+                            "'cas gc' removes them")
+    return res
+
+
+def _check_records(store: Store, res: FsckResult, listed: dict[str, object]) -> None:
+    roots = records.list_root_records(store)
+    res.root_records = len(roots)
+    for n, e in roots.items():
+        try:
+            records.read_root_record(store, n, e.size)
+        except CasError as exc:
+            res.damaged.append(str(exc))
+    conds = records.list_condemnations(store)
+    res.condemnation_records = len(conds)
+    for n, e in conds.items():
+        try:
+            c = records.read_condemnation(store, n, e.size)
+        except CasError as exc:
+            res.damaged.append(str(exc))
+            continue
+        res.condemned_packs += [p for p in c.packs if p in listed]
+    res.condemned_packs.sort()
+    if res.condemned_packs:
+        res.warnings.append(f"{len(res.condemned_packs)} pack(s) are condemned by gc and will "
+                            "be deleted by a later gc run unless something needs them again")
+
+
+def _check_pack(blob: bytes, name: str, index: Index, is_indexed: bool,
+                present: object, fsck_command: str) -> tuple[list[str], np.ndarray | None]:
+    problems: list[str] = []
+    try:
+        entries = decode_trailer(blob, len(blob))
+    except CasError as exc:
+        return [f"pack {name}: {exc}"], None
+    if pack_name(entries) != name:
+        problems.append(f"pack {name}: entry table does not match its name (corrupt)")
+    if is_indexed:
+        problems += _index_rows_problems(index, name, entries, fsck_command)
+    own = {e.tobytes() for e in entries["id"]}
+
+    def have(ids: np.ndarray) -> np.ndarray:
+        got = present(ids)  # type: ignore[operator]
+        if not bool(got.all()):
+            # Chunks in this very pack count too (it may not be indexed yet).
+            got |= np.array([x.tobytes() in own for x in ids], dtype=bool)
+        return got
+
+    for e in entries:
+        oid = e["id"].tobytes()
+        otype = int(e["type"])
+        raw = blob[int(e["offset"]):int(e["offset"]) + int(e["length"])]
+        problem = object_problem(oid, otype, int(e["codec"]), int(e["raw_length"]), raw, have)
+        if problem is not None:
+            problems.append(f"{ObjectType(otype).name.lower()} {oid.hex()} in pack {name}: "
+                            f"{problem}")
+    return problems, entries
+
+
+def _index_rows_problems(index: Index, name: str, entries: np.ndarray,
+                         fsck_command: str) -> list[str]:
+    """Every index row naming this pack must match an entry of the pack's own trailer, so a
+    damaged or crafted index cannot send readers to the wrong bytes; and every object of
+    the pack must be indexed."""
+    truth = {(e["id"].tobytes(), *(int(e[c]) for c in COLS)) for e in entries}
+    rows = index.entries_for_pack(index.packs.index(name))
+    ids = index.ids()
+    out = []
+    bad = [r for r in rows
+           if (ids[r].tobytes(), *(int(getattr(index, c)[r]) for c in COLS)) not in truth]
+    for r in bad[:20]:
+        out.append(f"index entry for object {ids[r].tobytes().hex()} in pack {name}: does "
+                   "not match the pack's trailer (damaged index: move the index folder away, "
+                   f"then '{fsck_command} --repair' rebuilds it)")
+    if len(bad) > 20:
+        out.append(f"pack {name}: {len(bad) - 20} more mismatched index entries")
+    unindexed = int((~index.contains_many(np.ascontiguousarray(entries["id"]))).sum())
+    if unindexed:
+        out.append(f"pack {name}: {unindexed} of its objects are missing from the index "
+                   "(damaged index file)")
+    return out
