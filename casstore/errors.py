@@ -51,5 +51,10 @@ class RemoteError(CasError):
     """A remote could not be reached, read or written."""
 
 
+class PackGoneError(RemoteError):
+    """A pack an index named was not there when read (damage, or a collector deleted it
+    after the index was read: reading the index again tells which)."""
+
+
 class ConfigError(CasError):
     """The configuration is malformed or names something unknown."""

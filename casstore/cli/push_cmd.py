@@ -40,6 +40,11 @@ def push(
                 f"{human_bytes(res.bytes_uploaded)} to '{res.remote}'")
         else:
             say(f"Everything is on '{res.remote}' ({res.objects_needed} objects).")
+        if res.resent_after_gc:
+            say(f"sent {res.resent_after_gc} object(s) again: a gc on '{res.remote}' had "
+                "condemned the packs holding them while this push ran")
+        for w in res.warnings:
+            print(f"warning: {w}", file=sys.stderr)
         for m in res.missing:
             print(f"cas: error: {m}", file=sys.stderr)
     if res.missing:

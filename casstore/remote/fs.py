@@ -210,9 +210,17 @@ class FsspecBackend:
 
     def list(self, folder: str) -> list[Entry]:
         base = self._abs(folder)
+        fs = self.remote.fs
         try:
-            found = self.remote.call(f"listing {folder}/", self.remote.fs.find,
-                                     self._fresh(base), detail=True)
+            if self.remote.protocol in ("s3", "s3a") and self.remote.root:
+                # One paged listing by key prefix: a plain find of an empty folder would add
+                # a HEAD and a second listing to find out whether the folder is a file.
+                found = self.remote.call(f"listing {folder}/", fs.find,
+                                         self._fresh(self.remote.root), prefix=f"{folder}/",
+                                         detail=True)
+            else:
+                found = self.remote.call(f"listing {folder}/", fs.find, self._fresh(base),
+                                         detail=True)
         except FileNotFoundError:
             return []  # a new, empty remote
         root = self.remote.root.rstrip("/")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..atomic import atomic_write_bytes
-from ..errors import CorruptObjectError, ObjectMissingError, RemoteError
+from ..errors import CorruptObjectError, ObjectMissingError, PackGoneError
 from ..hashing import digest_bytes
 from ..reporting import SILENT, Reporter
 from ..store.index import Location
@@ -120,8 +120,8 @@ class RemoteStore(Store):
         try:
             return super().read_range(pack, start, end)
         except ObjectMissingError:
-            raise RemoteError(f"pack {pack} is listed in an index of remote '{self.name}' but "
-                              "is missing; run 'cas fsck --remote'") from None
+            raise PackGoneError(f"pack {pack} is listed in an index of remote '{self.name}' "
+                                "but is missing; run 'cas fsck --remote'") from None
 
     # writing --------------------------------------------------------------------------
     def publish_pack(self, local: Path, name: str, index_bytes: bytes) -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from ..errors import CasError, CorruptObjectError, RemoteError
+from ..errors import CasError, CorruptObjectError, PackGoneError, RemoteError
 from ..files import chunk_list
 from ..recipe import decode_recipe
 from ..reporting import Reporter
@@ -227,7 +227,15 @@ def fetch_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root]) -> Fetc
     """Download into the cache every object ``roots`` need that it lacks."""
     res = FetchResult(remote=rs.name)
     with cache.lock(shared=True):
-        _fetch(rs, cache, roots, res)
+        try:
+            _fetch(rs, cache, roots, res)
+        except PackGoneError:
+            # A collector may have deleted a pack after we read the index (its live objects
+            # then have copies elsewhere): read the index again, once. What arrived stays.
+            rs.index(refresh=True)
+            cache.invalidate()
+            res.missing.clear()
+            _fetch(rs, cache, roots, res)
     return res
 
 

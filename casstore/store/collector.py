@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CasError
+from ..errors import CasError, ObjectMissingError
 from ..reporting import SILENT, Reporter
 from ..results import GcResult
 from . import lease as lease_mod
@@ -46,9 +46,12 @@ from . import records
 from .backend import Entry
 from .graph import Root, expand
 from .index import Index, Location
+from .objects import decompress
 from .store import PackInfo, Store
+from .verify import verified
 
 ORPHAN_MIN_AGE = 3600.0  # seconds a pack without index or a temp upload is left to its push
+COMPACT_AFTER = 64  # index files; past this many the listed ones are merged into one
 DAY = 86400.0
 
 
@@ -82,7 +85,12 @@ class Snapshot:
     def read(self, oid: bytes, *, verify: bool = True) -> tuple[int, bytes]:
         if self.cache is not None and self.cache.has(oid):
             return self.cache.read(oid, verify=verify)
-        return self.store.read(oid, verify=verify)
+        loc = self.index.get(oid)
+        if loc is None:
+            raise ObjectMissingError(f"object {oid.hex()} is not in {self.store.label}")
+        raw = self.store.read_raw(loc)
+        return loc.type, verified(oid, loc, raw, self.store.label) if verify else \
+            decompress(raw, loc.codec, loc.raw_length)
 
 
 def record_time(name: str) -> float:
@@ -147,6 +155,8 @@ class _Run:
         if new is not None and policy.immediate:
             self.condemned = set(new.packs) | {p for c in pending for p in c.packs}
             self._execute([new], root_entries)
+        if len(self.names) > COMPACT_AFTER and not policy.dry_run:
+            self._rewrite_index_files(set(), compact=True)
         self._tidy(root_entries, pending + ([new] if new and not policy.immediate else []))
         res.packs_kept = len(self.listed)
         res.bytes_kept = int(sum(i.size for i in self.listed.values()))
@@ -216,13 +226,16 @@ class _Run:
             records.delete_condemnation(self.store, c.name)
         self.listed = {n: i for n, i in self.listed.items() if n not in deleting}
 
-    def _rewrite_index_files(self, gone: set[str]) -> None:
-        """Replace the listed index files that name ``gone`` packs by one without them.
-        Index files this run did not list are never touched."""
+    def _rewrite_index_files(self, gone: set[str], *, compact: bool = False) -> None:
+        """Replace the listed index files that name ``gone`` packs (all of them, when
+        compacting) by one without those packs' rows. Index files this run did not list are
+        never touched."""
         affected = [(n, part) for n, part in zip(self.names, self.parts, strict=True)
-                    if gone.intersection(part[0])]
+                    if compact or gone.intersection(part[0])]
         if not affected:
             return
+        if self.lease is not None:
+            self.lease.check()
         merged = Index.merge([part for _, part in affected])
         keep = np.array([p not in gone for p in merged.packs], dtype=bool)
         rows = keep[merged.pack] if len(merged) else np.zeros(0, bool)
@@ -231,6 +244,13 @@ class _Run:
             if n != new:
                 self.store.delete_index_file(n)
         self.res.index_files_replaced += len(affected)
+        replaced = {n for n, _ in affected}
+        kept = [(n, p) for n, p in zip(self.names, self.parts, strict=True)
+                if n not in replaced]
+        if new is not None:
+            kept.append((new, merged.subset(rows)))
+        self.names = [n for n, _ in kept]
+        self.parts = [p for _, p in kept]
 
     # C8 --------------------------------------------------------------------------------
     def _condemn(self, pending: set[str], seen: set[str]) -> records.Condemnation | None:

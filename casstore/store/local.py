@@ -30,7 +30,7 @@ from .backend import DirBackend, Entry
 from .index import Index, Location
 from .objects import Codec, ObjectType, compress, decompress
 from .packfile import ENTRY_DTYPE, MAGIC, encode_trailer, pack_name
-from .store import INDEX, IndexPart, Store
+from .store import INDEX, Store
 
 PACK_TARGET = 64 << 20
 COMPACT_AFTER = 64  # index files; past this many, merge them into one on the next add
@@ -94,15 +94,6 @@ class LocalStore(Store):
             out += [e for e in self.backend.list(folder)
                     if is_tmp_name(e.key.rsplit("/", 1)[-1])]
         return out
-
-    # index --------------------------------------------------------------------------
-    def load_index(self) -> tuple[list[str], list[IndexPart]]:
-        for _attempt in range(5):
-            try:
-                return super().load_index()
-            except FileNotFoundError:
-                continue  # a concurrent compaction replaced files: list again
-        raise CorruptObjectError(f"index files in {self.index_dir} keep changing; retry")
 
     # reading ------------------------------------------------------------------------
     def _fd(self, pack: str) -> int:

@@ -119,9 +119,15 @@ class Store:
                                       f"in {self.label}") for n in names]
 
     def load_index(self) -> tuple[list[str], list[IndexPart]]:
-        """(names, parts) of the index files listed now."""
-        names = self.list_index_names()
-        return names, self.read_index_parts(names)
+        """(names, parts) of the index files listed now. A file that goes between listing
+        and reading was merged or rewritten by a collector: list again."""
+        for _attempt in range(5):
+            names = self.list_index_names()
+            try:
+                return names, self.read_index_parts(names)
+            except FileNotFoundError:
+                continue
+        raise CorruptObjectError(f"the index files of {self.label} keep changing; retry")
 
     def index(self, *, refresh: bool = False) -> Index:
         """The merged index of every index file listed now (kept until invalidated)."""
