@@ -41,9 +41,8 @@ def _counting(remote_dir: Path | None, endpoint: str | None):  # noqa: ANN202
             setattr(rfs.FsspecBackend, name, wrapped)
         return contextlib.nullcontext((str(remote_dir), {}, lambda: calls["n"]))
     sys.path.insert(0, str(ROOT / "tests"))
-    from support.faultproxy import FaultProxy
-
     import s3fs
+    from support.faultproxy import FaultProxy
 
     bucket = f"gcbench-{uuid.uuid4().hex[:8]}"
     s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
