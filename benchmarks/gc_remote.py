@@ -65,6 +65,7 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from casstore.remote.config import add_remote, modify_remote
     from casstore.repo import Repo
 
     rows: list[tuple[str, float, int, str]] = []
@@ -74,11 +75,9 @@ def main() -> None:
         work.mkdir()
         with _counting(base / "remote", args.endpoint) as (url, opts, count):
             repo = Repo.init(work)
-            repo.config.set("core.fsync", False)
-            repo.config.set("remotes.origin.url", url)
+            add_remote(repo.config, "origin", url, default=True)
             for k, v in opts.items():
-                repo.config.set(f"remotes.origin.{k}", v, local=True)
-            repo.config.set("core.remote", "origin")
+                modify_remote(repo.config, "origin", k, v, local=True)
             repo = Repo(work)
             t = time.perf_counter()
             for i in range(args.packs):

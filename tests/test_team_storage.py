@@ -120,16 +120,23 @@ def test_all_branches_keeps_a_teammates_remote_tracking_branch(team: Team) -> No
 
 
 # 2 -----------------------------------------------------------------------------------
-def test_push_reusing_condemned_data_uploads_it_again(team: Team) -> None:
+def _deleted_branch_data(team: Team, size: int, seed: int) -> tuple[Path, bytes]:
+    """Clone A pushes w.bin on branch tmp, then deletes the branch: the remote holds data
+    nothing references (but A's root record, within retention)."""
     a = team.clone("a")
     git(a, "checkout", "-q", "-b", "tmp")
-    data = write_random(a / "w.bin", 700_000, seed=2)
+    data = write_random(a / "w.bin", size, seed=seed)
     team.cas(a, "add", "w.bin")
     team.cas(a, "push")
     team.commit_and_push(a, "tmp data", "tmp")
     git(a, "checkout", "-q", "main")
     git(a, "push", "-q", "origin", "--delete", "tmp")
     git(a, "branch", "-q", "-D", "tmp")
+    return a, data
+
+
+def test_push_reusing_condemned_data_uploads_it_again(team: Team) -> None:
+    a, data = _deleted_branch_data(team, 700_000, 2)
     first = _gc(team, a, "--all-branches")  # the deleted branch's pack is condemned
     assert len(first["packs_condemned"]) == 1
     b = team.clone("b")
@@ -149,15 +156,7 @@ def test_push_reusing_condemned_data_uploads_it_again(team: Team) -> None:
 def test_push_that_dedups_before_gc_is_kept_by_its_root_record(team: Team) -> None:
     """The issue's case 2 as reported: B's push sends nothing (the bytes are in an old pack
     of a deleted branch); A, up to date, runs gc twice before B pushes its Git commit."""
-    a = team.clone("a")
-    git(a, "checkout", "-q", "-b", "tmp")
-    data = write_random(a / "w.bin", 500_000, seed=3)
-    team.cas(a, "add", "w.bin")
-    team.cas(a, "push")
-    team.commit_and_push(a, "tmp", "tmp")
-    git(a, "checkout", "-q", "main")
-    git(a, "push", "-q", "origin", "--delete", "tmp")
-    git(a, "branch", "-q", "-D", "tmp")
+    a, data = _deleted_branch_data(team, 500_000, 3)
     b = team.clone("b")
     (b / "w.bin").write_bytes(data)
     team.cas(b, "add", "w.bin")
@@ -178,15 +177,7 @@ def test_condemnation_during_a_push_is_caught_by_its_recheck(team: Team,
     the old pack (retention zero: nothing else protects it)."""
     from casstore.remote import transfer
 
-    a = team.clone("a")
-    git(a, "checkout", "-q", "-b", "tmp")
-    data = write_random(a / "w.bin", 500_000, seed=4)
-    team.cas(a, "add", "w.bin")
-    team.cas(a, "push")
-    team.commit_and_push(a, "tmp", "tmp")
-    git(a, "checkout", "-q", "main")
-    git(a, "push", "-q", "origin", "--delete", "tmp")
-    git(a, "branch", "-q", "-D", "tmp")
+    a, data = _deleted_branch_data(team, 500_000, 4)
     b = team.clone("b")
     (b / "w.bin").write_bytes(data)
     team.cas(b, "add", "w.bin")

@@ -24,8 +24,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ..errors import CorruptObjectError
 from ..hashing import parse_hex_id
@@ -38,6 +39,7 @@ CONDEMNED = "records/condemned"
 FORMAT = 1
 MAX_RECORD = 64 << 20  # bytes; a record naming a million pointers is ~150 MB, refused
 KINDS = ("file", "dir")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def _listing(store: Store, folder: str) -> dict[str, Entry]:
     return dict(sorted(out.items()))
 
 
-def _read_json(store: Store, key: str, size: int | None, what: str) -> dict[str, object]:
+def _read_json(store: Store, key: str, size: int | None, what: str) -> dict[str, Any]:
     if size is not None and size > MAX_RECORD:
         raise CorruptObjectError(f"{what} in {store.label} is {size} bytes (over the "
                                  f"{MAX_RECORD >> 20} MiB limit); run 'cas fsck --remote'")
@@ -104,22 +106,34 @@ def _read_json(store: Store, key: str, size: int | None, what: str) -> dict[str,
     return doc
 
 
-def _dump(doc: dict[str, object]) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+def _write(store: Store, folder: str, kind: str, now: float | None, **fields: object) -> str:
+    """Publish a new record; returns its name."""
+    now = time.time() if now is None else now
+    name = new_name(now)
+    doc = {"cas_record": FORMAT, "type": kind, "time": now, "who": who_am_i(), **fields}
+    store.backend.write(f"{folder}/{name}.json",
+                        json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+    return name
+
+
+def _parse(store: Store, folder: str, name: str, size: int | None, what: str,
+           build: Callable[[dict[str, Any]], T]) -> T:
+    """Read, bound and validate one record; ``build`` turns its JSON into the result."""
+    doc = _read_json(store, f"{folder}/{name}.json", size, what)
+    try:
+        return build(doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptObjectError(f"{what} in {store.label} is malformed ({exc}); run "
+                                 "'cas fsck --remote'") from None
 
 
 # root records -----------------------------------------------------------------------
 def write_root_record(store: Store, roots: Iterable[Root], *, commit: str | None = None,
                       branch: str | None = None, now: float | None = None) -> str:
     """Publish a root record; called after the data it names is on the store."""
-    now = time.time() if now is None else now
-    name = new_name(now)
     uniq = {(r.digest, r.kind): r for r in roots}
-    doc = {"cas_record": FORMAT, "type": "roots", "time": now, "who": who_am_i(),
-           "commit": commit, "branch": branch,
-           "roots": [uniq[k].to_dict() for k in sorted(uniq)]}
-    store.backend.write(f"{ROOTS}/{name}.json", _dump(doc))
-    return name
+    return _write(store, ROOTS, "roots", now, commit=commit, branch=branch,
+                  roots=[uniq[k].to_dict() for k in sorted(uniq)])
 
 
 def list_root_records(store: Store) -> dict[str, Entry]:
@@ -127,20 +141,16 @@ def list_root_records(store: Store) -> dict[str, Entry]:
 
 
 def read_root_record(store: Store, name: str, size: int | None = None) -> RootRecord:
-    what = f"root record {name}"
-    doc = _read_json(store, f"{ROOTS}/{name}.json", size, what)
-    try:
+    def build(doc: dict[str, Any]) -> RootRecord:
         roots = []
-        for r in doc["roots"]:  # type: ignore[attr-defined]
+        for r in doc["roots"]:
             if r["kind"] not in KINDS or not isinstance(r["size"], int) or r["size"] < 0:
                 raise ValueError("bad root")
             roots.append(Root(parse_hex_id(r["id"]), r["kind"], r["size"], str(r["name"])))
-        return RootRecord(name, float(doc["time"]),  # type: ignore[arg-type]
-                          str(doc.get("who", "")), _opt(doc.get("commit")),
-                          _opt(doc.get("branch")), tuple(roots))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptObjectError(f"{what} in {store.label} is malformed ({exc}); run "
-                                 "'cas fsck --remote'") from None
+        return RootRecord(name, float(doc["time"]), str(doc.get("who", "")),
+                          _opt(doc.get("commit")), _opt(doc.get("branch")), tuple(roots))
+
+    return _parse(store, ROOTS, name, size, f"root record {name}", build)
 
 
 def delete_root_record(store: Store, name: str) -> None:
@@ -154,12 +164,7 @@ def _opt(v: object) -> str | None:
 # condemnations ----------------------------------------------------------------------
 def write_condemnation(store: Store, packs: Iterable[str], seen: Iterable[str], *,
                        now: float | None = None) -> str:
-    now = time.time() if now is None else now
-    name = new_name(now)
-    doc = {"cas_record": FORMAT, "type": "condemned", "time": now, "who": who_am_i(),
-           "packs": sorted(packs), "seen": sorted(seen)}
-    store.backend.write(f"{CONDEMNED}/{name}.json", _dump(doc))
-    return name
+    return _write(store, CONDEMNED, "condemned", now, packs=sorted(packs), seen=sorted(seen))
 
 
 def list_condemnations(store: Store) -> dict[str, Entry]:
@@ -167,18 +172,14 @@ def list_condemnations(store: Store) -> dict[str, Entry]:
 
 
 def read_condemnation(store: Store, name: str, size: int | None = None) -> Condemnation:
-    what = f"condemnation record {name}"
-    doc = _read_json(store, f"{CONDEMNED}/{name}.json", size, what)
-    try:
-        packs = tuple(str(p) for p in doc["packs"])  # type: ignore[attr-defined]
-        seen = frozenset(str(s) for s in doc["seen"])  # type: ignore[attr-defined]
+    def build(doc: dict[str, Any]) -> Condemnation:
+        packs = tuple(str(p) for p in doc["packs"])
         if not all(NAME_RE.match(p) for p in packs):
             raise ValueError("bad pack name")
-        return Condemnation(name, float(doc["time"]), str(doc.get("who", "")),  # type: ignore[arg-type]
-                            packs, seen)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptObjectError(f"{what} in {store.label} is malformed ({exc}); run "
-                                 "'cas fsck --remote'") from None
+        return Condemnation(name, float(doc["time"]), str(doc.get("who", "")), packs,
+                            frozenset(str(s) for s in doc["seen"]))
+
+    return _parse(store, CONDEMNED, name, size, f"condemnation record {name}", build)
 
 
 def read_condemnations(store: Store) -> list[Condemnation]:
