@@ -86,14 +86,21 @@ def push_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root], *,
             if attempt == 0:
                 res.root_record = records.write_root_record(  # P4
                     rs, roots, commit=commit, branch=branch)
-            condemned = records.condemned_packs(rs)  # P5: condemnations first, then index
-            rindex = rs.index(refresh=True).without_packs(condemned)
+            condemned, rindex = _recheck(rs)  # P5
             if bool(rindex.contains_many(need_arr).all()):
                 return res
             res.resent_after_gc += int((~rindex.contains_many(need_arr)).sum())
         raise RemoteError(f"push to '{rs.name}': a collector keeps condemning what this push "
                           f"uploads ({MAX_ROUNDS} rounds); run 'cas push' again once "
                           "'cas gc --remote' has finished")
+
+
+def _recheck(rs: RemoteStore) -> tuple[set[str], Index]:
+    """(P5) The condemned packs and the remote's index without them, listed in this order:
+    a collector deletes a pack's index rows before the pack and the condemnation record
+    last, so either the record or the missing rows show what went."""
+    condemned = records.condemned_packs(rs)
+    return condemned, rs.index(refresh=True).without_packs(condemned)
 
 
 def _report_missing(res: PushResult, rs: RemoteStore, roots: list[Root], missing: set[bytes],
