@@ -58,10 +58,15 @@ def revisions(root: Path, *, revs: Iterable[str] = (), all_branches: bool = Fals
 
 
 def head_info(root: Path) -> tuple[str | None, str | None]:
-    """(commit, branch) of HEAD, each None when there is none (no commits, detached)."""
-    commit = git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).decode().strip()
-    branch = git(root, "symbolic-ref", "--short", "-q", "HEAD", check=False).decode().strip()
-    return commit or None, branch or None
+    """(commit, branch) of HEAD, each None when there is none (not a Git repository, no
+    commit yet, a detached HEAD). One git call: it runs on every push."""
+    out = git(root, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
+    lines = out.decode("utf-8", "replace").split()
+    if len(lines) != 2:
+        return None, None
+    branch = lines[1].removeprefix("refs/heads/") if lines[1].startswith("refs/heads/") \
+        else None
+    return lines[0], branch
 
 
 def pointer_blobs(root: Path, commit: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..gitutil import head_info, is_git_repo
+from ..gitutil import head_info
 from ..reachability import Root, expand, history_roots, root_of, workspace_roots
 from ..remote.config import resolve
 from ..remote.results import FetchResult, PullResult, PushResult
@@ -54,7 +54,7 @@ def push(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = 
     roots = gather_roots(repo, targets, revs=revs, all_branches=all_branches,
                          all_tags=all_tags, all_commits=all_commits)
     rs = open_remote_store(repo, remote, jobs)
-    commit, branch = head_info(repo.root) if is_git_repo(repo.root) else (None, None)
+    commit, branch = head_info(repo.root)
     return push_objects(repo.cache, rs, roots, commit=commit, branch=branch)
 
 
