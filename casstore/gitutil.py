@@ -60,7 +60,10 @@ def revisions(root: Path, *, revs: Iterable[str] = (), all_branches: bool = Fals
 def head_info(root: Path) -> tuple[str | None, str | None]:
     """(commit, branch) of HEAD, each None when there is none (not a Git repository, no
     commit yet, a detached HEAD). One git call: it runs on every push."""
-    out = git(root, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
+    try:
+        out = git(root, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
+    except CasError:
+        return None, None  # git is not installed: a push needs no Git
     lines = out.decode("utf-8", "replace").split()
     if len(lines) != 2:
         return None, None
