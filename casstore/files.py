@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import xxhash
@@ -70,10 +70,20 @@ class CodecChooser:
         return self._small_codec
 
 
+class _Hasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+
+
 def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunker, *,
                compression: str | CodecChooser = "auto",
-               advance: Callable[[int], None] | None = None) -> StoredFile:
-    """Chunk, hash and store ``path``; bytes are read once."""
+               advance: Callable[[int], None] | None = None,
+               also: _Hasher | None = None) -> StoredFile:
+    """Chunk, hash and store ``path``; bytes are read once.
+
+    ``also`` (e.g. a SHA-256) is fed the very bytes the XXH3 digest is computed from, so
+    the two digests of a pointer always describe the same content, even if the file is
+    appended to meanwhile (a second read could see other bytes).
+    """
     chooser = compression if isinstance(compression, CodecChooser) else \
         CodecChooser(compression)
     before = writer.bytes_written
@@ -83,6 +93,8 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
             # Below the minimum chunk size a file is exactly one chunk: one read, one hash.
             data = f.read()
             digest = digest_bytes(data)
+            if also is not None:
+                also.update(data)
             writer.put(digest, ObjectType.CHUNK, data, chooser.choose(data, small=True))
             now = _check_unchanged(path, st, len(data))
             if advance:
@@ -95,6 +107,8 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
         size = 0
         for block, ends in chunker.cut_blocks(f):
             whole.update(block)
+            if also is not None:
+                also.update(block)
             starts = [0, *ends[:-1]]
             block_ids = [digest_bytes(block[a:b]) for a, b in zip(starts, ends, strict=True)]
             if codec is None:
@@ -114,6 +128,20 @@ def store_file(path: str | os.PathLike[str], writer: PackWriter, chunker: Chunke
     if len(ids) > 1:
         writer.put(digest, ObjectType.RECIPE, encode_recipe(ids, lengths), Codec.ZSTD)
     return StoredFile(digest, size, len(ids), writer.bytes_written - before, now)
+
+
+def hash_file(path: str | os.PathLike[str], also: _Hasher) -> tuple[bytes, int]:
+    """XXH3-128 and size of ``path``, feeding ``also`` the same bytes in the same pass."""
+    h = xxhash.xxh3_128()
+    buf = bytearray(4 << 20)
+    view = memoryview(buf)
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            also.update(view[:n])
+            size += n
+    return h.digest(), size
 
 
 def _check_unchanged(path: str | os.PathLike[str], st: os.stat_result,

@@ -27,6 +27,11 @@ MAX_SIZE = 1 << 62
 CONFLICT_MARKERS = ("<<<<<<<", ">>>>>>>")
 
 
+class NotAPointerError(PointerError):
+    """A ``*.cas`` file that does not even look like a pointer (not YAML, not a mapping,
+    no ``cas:`` key): possibly someone's unrelated file, which ``.casignore`` can exclude."""
+
+
 @dataclass
 class Pointer:
     """One pointer file's content."""
@@ -113,7 +118,7 @@ def parse_pointer_text(text: str, name: str) -> Pointer:
 
         raise PointerError(conflict_message(name))
     if "\x00" in text:
-        raise PointerError(f"{name} contains NUL bytes; restore it from Git")
+        raise NotAPointerError(f"{name} contains NUL bytes; restore it from Git")
     try:
         data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader subclass
     except PointerError as exc:
@@ -125,10 +130,10 @@ def parse_pointer_text(text: str, name: str) -> Pointer:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PointerError(f"{name} is not valid YAML{where}; restore it from Git "
+        raise NotAPointerError(f"{name} is not valid YAML{where}; restore it from Git "
                            "or re-run 'cas add'") from None
     if not isinstance(data, dict):
-        raise PointerError(f"{name} is not a casstore pointer (expected a YAML mapping)")
+        raise NotAPointerError(f"{name} is not a casstore pointer (expected a YAML mapping)")
     return pointer_from_dict(data, name)
 
 
@@ -169,7 +174,7 @@ def check_data_name(path: str, name: str) -> str:
 def pointer_from_dict(data: dict[str, Any], name: str) -> Pointer:
     version = data.get("cas")
     if version is None:
-        raise PointerError(f"{name} is not a casstore pointer (no 'cas:' format key)")
+        raise NotAPointerError(f"{name} is not a casstore pointer (no 'cas:' format key)")
     if not isinstance(version, int) or isinstance(version, bool):
         raise PointerError(f"{name}: 'cas' format version must be a number")
     if version > FORMAT_VERSION:
@@ -241,11 +246,11 @@ def read_pointer(path: Path, display: str | None = None) -> Pointer:
 def parse_pointer_bytes(raw: bytes, name: str) -> Pointer:
     """Parse a pointer's raw bytes (from disk or from Git), size-limited and UTF-8 checked."""
     if len(raw) > MAX_POINTER_BYTES:
-        raise PointerError(f"{name} is larger than 1 MiB; pointer files are small YAML files")
+        raise NotAPointerError(f"{name} is larger than 1 MiB; pointer files are small YAML files")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise PointerError(f"{name} is not UTF-8 text; restore it from Git") from None
+        raise NotAPointerError(f"{name} is not UTF-8 text; restore it from Git") from None
     return parse_pointer_text(text, name)
 
 

@@ -12,10 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import atomic_write_text
+from .atomic import WorkTmp, atomic_write_bytes, atomic_write_text
 from .config import Config
 from .errors import ConfigError, NotARepoError, PathError
-from .pointer import SUFFIX, Pointer, pointer_path_for, read_pointer
+from .pointer import SUFFIX, NotAPointerError, Pointer, pointer_path_for, read_pointer
 from .reporting import SILENT, Reporter
 from .statcache import StatCache
 from .workspace import find_pointers
@@ -41,6 +41,34 @@ def find_root(start: Path) -> Path:
             return d
     raise NotARepoError(f"no casstore repository at or above {start}; run 'cas init' in "
                         "your project's top folder first")
+
+
+_GLOB_SPECIAL = frozenset("\\[]*?")
+
+
+def _glob_escape(name: str) -> str:
+    return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in name)
+
+
+def gitignore_line(name: str) -> str:
+    """The .gitignore line that matches exactly the entry ``name`` of that folder.
+
+    Git reads ``\\``, ``[``, ``*`` and ``?`` as pattern syntax and drops trailing spaces, so
+    each is escaped with a backslash (``data[1].bin`` would otherwise match ``data1.bin``
+    only, and ``star*.bin`` every ``star...bin``). The leading '/' anchors the line to this
+    folder and keeps a leading '#' or '!' from reading as a comment or a negation; they are
+    escaped as well, so the line means the same wherever it is read. A newline cannot be
+    written in a .gitignore line at all: such names are refused (a line break would turn
+    the rest of the name into a pattern of its own, e.g. one hiding '*.py').
+    """
+    if "\n" in name or "\r" in name:
+        raise PathError(f"{name!r} has a newline in its name, which a .gitignore line "
+                        "cannot hold; rename it")
+    body = _glob_escape(name)
+    if body[:1] in ("#", "!"):
+        body = "\\" + body
+    stripped = body.rstrip(" ")
+    return "/" + stripped + "\\ " * (len(body) - len(stripped))
 
 
 class Repo:
@@ -117,12 +145,19 @@ class Repo:
     def stat_cache(self) -> StatCache:
         return StatCache(self.cas_dir / "state" / "stat.db")
 
+    @cached_property
+    def work_tmp(self) -> WorkTmp:
+        """Where this process's writes into the working tree are prepared."""
+        return WorkTmp(self.cas_dir)
+
     def chunker(self) -> Chunker:
         from .chunker import Chunker, ChunkParams
 
         return Chunker(ChunkParams.from_dict(self.config.get("chunking") or {}))
 
     def close(self) -> None:
+        if "work_tmp" in self.__dict__:
+            self.work_tmp.close()
         if "stat_cache" in self.__dict__:
             self.stat_cache.close()
         if "cache" in self.__dict__:
@@ -152,11 +187,29 @@ class Repo:
         if rel == "." or (parts and parts[0] in (".git", CAS_DIR)):
             raise PathError(f"{s} cannot be tracked (it is the repository itself or its "
                             "metadata)")
-        # The real location must be inside too: a symlinked folder could lead outside.
-        real_parent = Path(os.path.realpath(p.parent))
-        if real_parent != self.root.resolve() and self.root.resolve() not in real_parent.parents:
-            raise PathError(f"{s} resolves outside the repository through a symbolic link")
+        self.check_real_folder(p.parent, str(s))
         return p
+
+    def check_real_folder(self, folder: Path, display: str) -> None:
+        """Refuse a folder whose real location (every symbolic link on the way resolved)
+        is outside the working tree or inside Git's or casstore's metadata.
+
+        Checked on the resolved target, not on the spelling: with ``lnk -> .git``, the
+        pointer ``lnk/hooks.cas`` would otherwise make checkout write into .git/hooks,
+        whose files Git runs.
+        """
+        real = Path(os.path.realpath(folder))
+        root = self.root.resolve()
+        if real != root and root not in real.parents:
+            raise PathError(f"{display} lies in a folder that links outside the repository "
+                            f"({real}); casstore reads and writes only inside the working "
+                            "tree")
+        parts = real.relative_to(root).parts
+        if any(part.lower() == ".git" for part in parts) or parts[:1] == (CAS_DIR,):
+            how = "" if Path(os.path.abspath(folder)) == real else " through a symbolic link"
+            raise PathError(f"{display} lies inside Git's or casstore's metadata folder"
+                            f"{how} ({real.relative_to(root).as_posix()}); tracked data "
+                            "may not go there")
 
     def pointer_files(self, targets: Sequence[str | os.PathLike[str]] | None = None
                       ) -> list[Path]:
@@ -183,11 +236,14 @@ class Repo:
 
     def load_pointer(self, ptr_path: Path) -> Pointer:
         display = self.rel(ptr_path)
-        real = Path(os.path.realpath(ptr_path.parent))
-        root = self.root.resolve()
-        if real != root and root not in real.parents:
-            raise PathError(f"{display} lies in a folder that links outside the repository")
-        return read_pointer(ptr_path, display)
+        self.check_real_folder(ptr_path.parent, display)
+        try:
+            return read_pointer(ptr_path, display)
+        except NotAPointerError as exc:
+            # Any file may end in '.cas' (docs/algebra.cas); say how to leave it alone.
+            raise NotAPointerError(f"{exc}; if it is not a casstore pointer, add it to "
+                                   f".casignore (e.g. a line '/{_glob_escape(display)}')") \
+                from None
 
     def tracked_ancestor(self, p: Path) -> Path | None:
         """The tracked folder containing ``p``, if any."""
@@ -201,13 +257,15 @@ class Repo:
     def add_gitignore(self, data: Path) -> None:
         """Git-ignore ``data`` in its folder's .gitignore, once."""
         gi = data.parent / ".gitignore"
-        line = f"/{data.name}"
-        text = gi.read_text(encoding="utf-8") if gi.exists() else ""
+        line = gitignore_line(data.name)
+        # A user's .gitignore need not be UTF-8: keep its bytes as they are.
+        text = gi.read_bytes().decode("utf-8", "surrogateescape") if gi.exists() else ""
         if line in text.splitlines():
             return
         if text and not text.endswith("\n"):
             text += "\n"
-        atomic_write_text(gi, text + line + "\n")
+        atomic_write_bytes(gi, (text + line + "\n").encode("utf-8", "surrogateescape"),
+                           work=self.work_tmp)
 
     # operations ---------------------------------------------------------------------
     def add(self, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None

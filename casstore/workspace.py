@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import stat as statmod
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
 
-from .atomic import TMP_SUFFIX, is_tmp_name
 from .errors import PathError
+from .ignore import IgnoreRules
 from .pointer import SUFFIX
 
 SKIP_DIRS = {".git", ".cas"}
@@ -28,44 +29,78 @@ class ScannedFile:
         return bool(self.st.st_mode & statmod.S_IXUSR)
 
 
+def check_name(name: str, shown: str) -> None:
+    """Refuse a name casstore could record but not restore faithfully, with the reason.
+
+    Trees and pointers are UTF-8 text with one entry per line, and a backslash is a folder
+    separator on Windows (the tree format refuses it), so such names are refused when the
+    data is added rather than discovered when it cannot be checked out.
+    """
+    if name.isascii():
+        if "\n" in name or "\r" in name:
+            raise PathError(f"{shown!r} has a newline in its name; rename it (casstore's "
+                            "pointers, trees and .gitignore lines are line-based)")
+        if "\\" in name:
+            raise PathError(f"{shown} has a backslash in its name, which casstore does not "
+                            "record (Windows reads it as a folder separator); rename it")
+        return
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        # os.scandir hands undecodable bytes over as surrogates (PEP 383).
+        raw = os.fsencode(shown)
+        raise PathError(f"{raw!r} is not a valid UTF-8 name; casstore records names as "
+                        "UTF-8 text: rename it (e.g. with convmv)") from None
+    check_name(name.encode("ascii", "replace").decode(), shown)
+
+
 def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
     """Regular files and empty folders below ``root``; symlinks and specials are refused.
 
     Links are refused rather than followed: following one could pull data from outside the
     repository into the store, and restoring one could write outside the target folder.
+    The walk keeps its own stack: any depth the file system allows (thousands of nested
+    folders) is scanned, where recursion stopped at Python's limit. Every entry is data:
+    casstore's own temp files never live in the working tree (see ``casstore.atomic``), so
+    nothing is skipped by its name.
     """
     files: list[ScannedFile] = []
     empty_dirs: list[str] = []
 
-    def walk(d: str | Path, rel: str) -> None:
+    def listing(d: str | Path, rel: str) -> list[os.DirEntry[str]]:
         try:
-            it = sorted(os.scandir(d), key=lambda e: e.name)
+            return sorted(os.scandir(d), key=lambda e: e.name)
         except PermissionError:
             raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
                 from None
-        # A killed checkout's temp file is not data (the next checkout removes it).
-        it = [e for e in it if not (e.name.endswith(TMP_SUFFIX) and is_tmp_name(e.name)
-                                    and e.is_file(follow_symlinks=False))]
-        if not it and rel:
-            empty_dirs.append(rel)
-        for e in it:
-            r = f"{rel}/{e.name}" if rel else e.name
-            if "\n" in e.name or "\r" in e.name:
-                raise PathError(f"{display}/{r!r} has a newline in its name; rename it")
-            # Regular files first: they are nearly every entry, and the no-follow checks
-            # already tell a link from a file or folder.
-            if e.is_file(follow_symlinks=False):
-                files.append(ScannedFile(r, e.path, e.stat(follow_symlinks=False)))
-            elif e.is_dir(follow_symlinks=False):
-                walk(e.path, r)
-            elif e.is_symlink():
-                raise PathError(f"{display}/{r} is a symbolic link; casstore tracks regular "
-                                "files only: replace the link with the file or remove it")
-            else:
-                raise PathError(f"{display}/{r} is not a regular file (device, socket or "
-                                "pipe); remove it from the tracked folder")
 
-    walk(root, "")
+    # Depth-first in name order, the order recursion gave (folder fingerprints depend on it).
+    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
+    first = listing(root, "")
+    stack.append(("", iter(first)))
+    while stack:
+        rel, it = stack[-1]
+        e = next(it, None)
+        if e is None:
+            stack.pop()
+            continue
+        r = f"{rel}/{e.name}" if rel else e.name
+        check_name(e.name, f"{display}/{r}")
+        # Regular files first: they are nearly every entry, and the no-follow checks
+        # already tell a link from a file or folder.
+        if e.is_file(follow_symlinks=False):
+            files.append(ScannedFile(r, e.path, e.stat(follow_symlinks=False)))
+        elif e.is_dir(follow_symlinks=False):
+            inner = listing(e.path, r)
+            if not inner:
+                empty_dirs.append(r)
+            stack.append((r, iter(inner)))
+        elif e.is_symlink():
+            raise PathError(f"{display}/{r} is a symbolic link; casstore tracks regular "
+                            "files only: replace the link with the file or remove it")
+        else:
+            raise PathError(f"{display}/{r} is not a regular file (device, socket or "
+                            "pipe); remove it from the tracked folder")
     return files, empty_dirs
 
 
@@ -81,8 +116,18 @@ def folder_fingerprint(files: list[ScannedFile], empty_dirs: list[str]) -> bytes
     return xxhash.xxh3_128_digest("\n".join(lines).encode("utf-8", "surrogateescape"))
 
 
-def find_pointers(root: Path) -> list[Path]:
-    """All pointer files in the working tree, sorted, without entering tracked data."""
+def find_pointers(root: Path, *, repo_root: Path | None = None) -> list[Path]:
+    """All pointer files below ``root``, sorted, without entering tracked data.
+
+    Files that ``.casignore`` (at ``repo_root``, default ``root``) matches are not pointers,
+    whatever their suffix: ``docs/algebra.cas`` must not break every command.
+    """
+    top = repo_root or root
+    rules = IgnoreRules.load(top)
+
+    def kept(p: Path) -> bool:
+        return not rules or not rules.matches(p.relative_to(top).as_posix())
+
     if (root / ".git").exists():
         try:
             out = subprocess.run(
@@ -91,16 +136,29 @@ def find_pointers(root: Path) -> list[Path]:
                 capture_output=True, check=True, timeout=120).stdout
             found = {root / p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
             return sorted(p for p in found if p.is_file() and ".cas" not in p.relative_to(
-                root).parts[:-1])
+                root).parts[:-1] and kept(p))
         except (OSError, subprocess.SubprocessError):
             pass
     result: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        d = Path(dirpath)
-        names = set(filenames)
-        # Do not descend into tracked folders (their pointer sits beside them).
-        dirnames[:] = sorted(n for n in dirnames if n not in SKIP_DIRS
-                             and f"{n}{SUFFIX}" not in names)
-        result.extend(d / n for n in sorted(filenames) if n.endswith(SUFFIX)
-                      and n != SUFFIX)
+    # Its own stack rather than os.walk, which recurses once per level before Python 3.12
+    # (a tree 1,200 folders deep ended in RecursionError).
+    todo = [root]
+    while todo:
+        d = todo.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        names = {e.name for e in entries}
+        for e in entries:
+            p = Path(e.path)
+            if e.is_dir(follow_symlinks=False):
+                # Do not descend into tracked folders (their pointer sits beside them).
+                if e.name in SKIP_DIRS or f"{e.name}{SUFFIX}" in names:
+                    continue
+                if rules and rules.matches(p.relative_to(top).as_posix(), is_dir=True):
+                    continue
+                todo.append(p)
+            elif e.name.endswith(SUFFIX) and e.name != SUFFIX and e.is_file() and kept(p):
+                result.append(p)
     return sorted(result)

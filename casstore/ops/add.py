@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import PathError, PointerError
-from ..files import CodecChooser, StoredFile, chunk_list, store_file
+from ..errors import CasError, PathError, PointerError
+from ..files import CodecChooser, StoredFile, chunk_list, hash_file, store_file
 from ..lock import store_lock
 from ..pointer import SUFFIX, Pointer, pointer_path_for
 from ..results import AddedItem, AddResult
@@ -19,7 +19,7 @@ from ..store import roots
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
 from ..tree import TreeEntry, check_rel_path, tree_digest
-from ..workspace import find_pointers, folder_fingerprint, scan_dir
+from ..workspace import check_name, find_pointers, folder_fingerprint, scan_dir
 
 if TYPE_CHECKING:
     from ..chunker import Chunker
@@ -45,21 +45,36 @@ def _check_target(repo: Repo, raw: str | os.PathLike[str]) -> Path:
         a = repo.rel(anc)
         raise PathError(f"{shown} is inside tracked folder {a}; run 'cas add {a}' to "
                         "record changes to it")
+    check_name(p.name, shown)
+    name_max = _name_max(p.parent)
+    if len(os.fsencode(p.name + SUFFIX)) > name_max:
+        raise PathError(f"{shown}: the name is too long for its pointer file (NAME{SUFFIX} "
+                        f"would exceed the file system's {name_max} bytes); rename it")
     if p.is_dir():
-        inner = find_pointers(p)
+        inner = find_pointers(p, repo_root=repo.root)
         if inner:
             raise PathError(f"{shown} contains tracked data ({repo.rel(inner[0])}); untrack "
                             "it first (remove that pointer) or add a different folder")
     return p
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter, chunker: Chunker,
             compression: CodecChooser, advance: object, known: KnownStats | None = None,
-            key: str | None = None) -> StoredFile:
-    """Store one file unless the stat cache proves the cache already holds it.
+            key: str | None = None, want_sha: bool = False) -> tuple[StoredFile, str | None]:
+    """Store one file unless the stat cache proves the cache already holds it; returns it
+    with its SHA-256 when ``want_sha``.
 
     ``known`` is a folder's stat-cache rows fetched in one query, which saves a query per
-    file when adding big folders.
+    file when adding big folders. The SHA-256 is computed from the same read as the XXH3
+    digest: hashing a second read let an append in between record two digests of two
+    different contents (checkout then blamed tampering).
     """
     key = key or repo.rel(path)
     if known is not None:
@@ -71,22 +86,22 @@ def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter
         # Hashed by 'status' (which does not chunk): count chunks from the stored recipe.
         hit = (hit[0], len(chunk_list(repo.cache, hit[0], st.st_size)))
         repo.stat_cache.record(key, st, hit[0], hit[1])
+    sha = hashlib.sha256() if want_sha else None
     if hit is not None and hit[1] > 0 and writer.has(hit[0]):
+        if sha is not None:
+            # The SHA-256 needs the bytes anyway: read once for both digests, and rely on
+            # the stat cache only if those bytes are the content it recorded.
+            digest, size = hash_file(path, sha)
+            if digest != hit[0] or size != st.st_size:
+                raise CasError(f"{os.fspath(path)} changed while it was being added; "
+                               "wait for the writer to finish, then add it again")
         if callable(advance):
             advance(st.st_size)
-        return StoredFile(hit[0], st.st_size, hit[1], 0)
+        return StoredFile(hit[0], st.st_size, hit[1], 0), sha.hexdigest() if sha else None
     res = store_file(path, writer, chunker, compression=compression,
-                     advance=advance if callable(advance) else None)
+                     advance=advance if callable(advance) else None, also=sha)
     repo.stat_cache.record(key, res.stat or os.stat(path), res.digest, res.chunks)
-    return res
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(4 << 20):
-            h.update(b)
-    return h.hexdigest()
+    return res, sha.hexdigest() if sha else None
 
 
 def _previous(ptr_path: Path, repo: Repo) -> Pointer | None:
@@ -112,10 +127,9 @@ def _write_pointer(repo: Repo, ptr_path: Path, new: Pointer, old: Pointer | None
     text = new.dumps()
     if ptr_path.exists() and ptr_path.read_text(encoding="utf-8", errors="replace") == text:
         return False
-    from ..atomic import atomic_write_text, remove_stale_tmp
+    from ..atomic import atomic_write_text
 
-    remove_stale_tmp(ptr_path.parent, ptr_path.name)  # left by a killed add of this pointer
-    atomic_write_text(ptr_path, text)
+    atomic_write_text(ptr_path, text, work=repo.work_tmp)
     return True
 
 
@@ -124,6 +138,7 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
     if not paths:
         raise PathError("nothing to add; name files or folders, e.g. 'cas add data/'")
     targets = [_check_target(repo, p) for p in paths]
+    repo.work_tmp.remove_stale()  # what a killed add or checkout left in .cas/tmp/work
     want_sha = bool(repo.config.get("core.sha256")) if sha256 is None else sha256
     compression = CodecChooser(str(repo.config.get("core.compression", "auto")))
     chunker = repo.chunker()
@@ -166,12 +181,12 @@ def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compres
               want_sha: bool) -> Pointer:
     st = p.stat()
     with repo.reporter.progress(f"adding {repo.rel(p)}", st.st_size) as bar:
-        res = _ingest(repo, p, st, writer, chunker, compression, bar.advance)
-    ptr = Pointer(path=p.name, kind="file", size=res.size, digest=res.digest, chunks=res.chunks)
+        res, sha = _ingest(repo, p, st, writer, chunker, compression, bar.advance,
+                           want_sha=want_sha)
+    ptr = Pointer(path=p.name, kind="file", size=res.size, digest=res.digest, chunks=res.chunks,
+                  sha256=sha)
     if st.st_mode & statmod.S_IXUSR:
         ptr.executable = True
-    if want_sha:
-        ptr.sha256 = _sha256(p)
     return ptr
 
 
@@ -181,6 +196,8 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
     files, empty_dirs = scan_dir(p, shown)
     fingerprint = folder_fingerprint(files, empty_dirs)
     for rel in [f.rel for f in files] + empty_dirs:
+        # scan_dir already refused names trees cannot hold (newlines, backslashes,
+        # non-UTF-8), each with its own reason; what is left to refuse here is '.git'.
         try:
             check_rel_path(rel)
         except ValueError:
@@ -190,11 +207,14 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
     total = sum(f.st.st_size for f in files)
     known = repo.stat_cache.lookup_many(shown + "/")
     entries: list[TreeEntry] = []
+    shas: dict[str, str] = {}
     with repo.reporter.progress(f"adding {shown}/", total) as bar:
         for f in files:
-            res = _ingest(repo, f.path, f.st, writer, chunker, compression, bar.advance,
-                          known, f"{shown}/{f.rel}")
+            res, sha = _ingest(repo, f.path, f.st, writer, chunker, compression, bar.advance,
+                               known, f"{shown}/{f.rel}", want_sha)
             entries.append(TreeEntry(f.rel, "x" if f.executable else "f", res.size, res.digest))
+            if sha is not None:
+                shas[f.rel] = sha
     entries.extend(TreeEntry(d, "d", 0, None) for d in empty_dirs)
     tid, data = tree_digest(entries)
     writer.put(tid, ObjectType.TREE, data, Codec.ZSTD)
@@ -212,6 +232,6 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
         h = hashlib.sha256()
         for e in sorted(entries, key=lambda e: e.path.encode()):
             if e.kind != "d":
-                h.update(f"{e.path}\0{_sha256(p / e.path)}\n".encode())
+                h.update(f"{e.path}\0{shas[e.path]}\n".encode())
         ptr.sha256 = h.hexdigest()
     return ptr

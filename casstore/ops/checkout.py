@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import remove_stale_tmp, tmp_name
 from ..digests import current_dir_entries, current_file_digest
 from ..errors import CasError, CorruptObjectError, ObjectMissingError
 from ..files import restore_file
@@ -56,10 +55,10 @@ def write_file(repo: Repo, dest: Path, digest: bytes, size: int, *, executable: 
     three system calls per file when checking out folders of many small files.
     """
     if not fresh:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(dest)
+        makedirs(dest.parent)
+    tmp, f = repo.work_tmp.open(dest)
     try:
-        with open(tmp, "wb") as f:
+        with f:
             out = _Sha256Writer(f) if sha256 else f
             restore_file(repo.cache, digest, size, out,  # type: ignore[arg-type]
                          advance=advance if callable(advance) else None)
@@ -71,13 +70,27 @@ def write_file(repo: Repo, dest: Path, digest: bytes, size: int, *, executable: 
             os.chmod(tmp, 0o777 & ~_umask())
         if not fresh and dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)  # a file or link is swapped atomically by os.replace
-        os.replace(tmp, dest)
+        repo.work_tmp.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     # Stat after the rename: renaming changes the inode's ctime, which the stat cache keys on.
     repo.stat_cache.record(key or repo.rel(dest), os.stat(dest), digest, 0)
+
+
+def makedirs(path: Path) -> None:
+    """``mkdir -p`` without recursion: Path.mkdir(parents=True) recurses once per missing
+    level, and a tracked tree 1,200 folders deep hit Python's recursion limit."""
+    missing: list[Path] = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
 
 
 def _safe_to_replace(repo: Repo, digest: bytes | None, force: bool) -> bool:
@@ -87,6 +100,8 @@ def _safe_to_replace(repo: Repo, digest: bytes | None, force: bool) -> bool:
 def checkout(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None, *,
              force: bool = False) -> CheckoutResult:
     res = CheckoutResult()
+    # Partial files of a killed checkout (possibly gigabytes) are removed at the next one.
+    repo.work_tmp.remove_stale()
     with repo.cache.lock(shared=True):
         try:
             for ptr_path in repo.pointer_files(targets):
@@ -138,7 +153,6 @@ def _checkout_file(repo: Repo, ptr: Pointer, data: Path, force: bool,
     if not repo.cache.has(ptr.digest):
         res.failed.append(_missing_msg(shown))
         return
-    remove_stale_tmp(data.parent, data.name)
     with repo.reporter.progress(f"checking out {shown}", ptr.size) as bar:
         write_file(repo, data, ptr.digest, ptr.size, executable=ptr.executable,
                    sha256=ptr.sha256, advance=bar.advance)
@@ -229,7 +243,7 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
     for rel, e in want.items():
         have = cur.get(rel)
         if e.kind == "d":
-            (data / rel).mkdir(parents=True, exist_ok=True)
+            makedirs(data / rel)
             continue
         if have is not None and have.digest == e.digest:
             if have.kind != e.kind:
@@ -243,19 +257,15 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
         if any(b.startswith(rel + "/") for b in blocked):
             continue
         todo.append(e)
-    data.mkdir(parents=True, exist_ok=True)
-    # A killed checkout leaves temp files beside the files it was writing, which are exactly
-    # the files this run rewrites: one listing per folder clears them.
+    makedirs(data)
     unusable: set[Path] = set()
     for folder in {(data / e.path).parent for e in todo}:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            makedirs(folder)
         except OSError as exc:  # e.g. a kept, untracked file stands where a folder goes
             unusable.add(folder)
             res.failed.append(f"{repo.rel(folder)}: cannot create this folder "
                               f"({exc.strerror}); move what is there away")
-            continue
-        remove_stale_tmp(folder)
     todo = [e for e in todo if (data / e.path).parent not in unusable]
     total = sum(e.size for e in todo)
     with repo.reporter.progress(f"checking out {shown}/", total) as bar:

@@ -55,10 +55,15 @@ def workspace_data(repo: Path, names: list[str]) -> dict[str, bytes | str]:
 
 
 def temp_leftovers(root: Path) -> list[str]:
-    """Temporary files of interrupted writes in the workspace (outside .cas and .git)."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.cas-tmp")
-                  if ".cas" not in p.relative_to(root).parts[:1]
-                  and ".git" not in p.relative_to(root).parts[:1])
+    """Temporary files of interrupted writes into the workspace: casstore prepares them in
+    ``.cas/tmp/work/<process>/`` (or, on another file system, as ``.cas-tmp.<hex>``
+    siblings), and the next command that writes removes what killed ones left."""
+    out = [p.relative_to(root).as_posix() for p in root.rglob(".cas-tmp.*")
+           if p.relative_to(root).parts[0] not in (".cas", ".git")]
+    work = root / ".cas" / "tmp" / "work"
+    if work.is_dir():
+        out += [p.relative_to(root).as_posix() for p in work.iterdir()]
+    return sorted(out)
 
 
 def fsck(repo: Path, *extra: str) -> dict:

@@ -185,9 +185,13 @@ def test_power_loss_leftovers(repo: Path) -> None:
     idx.unlink()
     # 4. Temp files of atomic writes: an index, a pointer, a workspace file mid-checkout.
     (cache / "index" / ".abc.idx.0123456789ab.cas-tmp").write_bytes(b"ARROW1" + b"\0" * 50)
-    (repo / ".model.bin.cas.0123456789ab.cas-tmp").write_text("cas: 1\npath: mod")
-    stale = repo / "data" / "part0" / ".f00.bin.0123456789ab.cas-tmp"
-    stale.write_bytes(MAGIC)
+    # Workspace writes are prepared in .cas/tmp/work/<process>/ (never beside user files,
+    # whose names may look like anything): a killed process leaves its unlocked folder.
+    stale = repo / ".cas" / "tmp" / "work" / "999999-0123456789ab"
+    stale.mkdir(parents=True)
+    (stale / "lock").write_bytes(b"")
+    (stale / "1").write_text("cas: 1\npath: mod")
+    (stale / "2").write_bytes(MAGIC)
     # 5. A pack whose bytes were never synced: renamed into place, but all zeros.
     zero_name = "ab" + "0" * 30
     (cache / "packs" / "ab").mkdir(parents=True, exist_ok=True)
@@ -207,8 +211,8 @@ def test_power_loss_leftovers(repo: Path) -> None:
         assert len(r.cache.index()) > 0
     make_version(repo, 1)
     run_cas(repo, "add", *TRACKED)
-    # A checkout's stale temp file is not data: status is clean, the tree does not list it,
-    # and the next checkout of its folder removes it.
+    # A killed command's temp folder is not in the working tree: status is clean, and the
+    # next checkout removes it.
     assert all(e["states"] == [] for e in status(repo))
     (repo / "data" / "part0" / "f00.bin").unlink()
     run_cas(repo, "checkout")
