@@ -79,14 +79,15 @@ def push_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root], *,
         need_arr = ids_array(sorted(need))
         res.objects_needed = len(need_arr)
         res.objects_present = int(rindex.contains_many(need_arr).sum())
+        published: set[str] = set()
         for attempt in range(MAX_ROUNDS):
             send = need_arr[~rindex.contains_many(need_arr)]
             if len(send):
-                _upload(cache, rs, rindex, send, condemned, res)
+                published |= _upload(cache, rs, rindex, send, condemned, res)
             if attempt == 0:
                 res.root_record = records.write_root_record(  # P4
                     rs, roots, commit=commit, branch=branch)
-            condemned, rindex = _recheck(rs)  # P5
+            condemned, rindex = _recheck(rs, published)  # P5
             if bool(rindex.contains_many(need_arr).all()):
                 return res
             res.resent_after_gc += int((~rindex.contains_many(need_arr)).sum())
@@ -95,12 +96,21 @@ def push_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root], *,
                           "'cas gc --remote' has finished")
 
 
-def _recheck(rs: RemoteStore) -> tuple[set[str], Index]:
-    """(P5) The condemned packs and the remote's index without them, listed in this order:
-    a collector deletes a pack's index rows before the pack and the condemnation record
-    last, so either the record or the missing rows show what went."""
+def _recheck(rs: RemoteStore, published: set[str]) -> tuple[set[str], Index]:
+    """(P5) The condemned packs, and the remote's index without them and without the packs
+    this push published that are gone.
+
+    Listed in this order: a collector deletes a pack's index rows before the pack and the
+    condemnation record last, so either the record or the missing rows show what went. The
+    packs this push published are checked one by one besides: it may have put a pack (or
+    found it there) under the name of a pack being deleted, and put its index file back
+    after the collector removed it, and then only the pack's absence tells (found by the
+    protocol model, tests/test_collector_model.py)."""
     condemned = records.condemned_packs(rs)
-    return condemned, rs.index(refresh=True).without_packs(condemned)
+    index = rs.index(refresh=True).without_packs(condemned)
+    gone = [n for n, size in rs.map(lambda n: (n, rs.pack_size(n)), sorted(published))
+            if size is None]
+    return condemned, index.without_packs(gone)
 
 
 def _report_missing(res: PushResult, rs: RemoteStore, roots: list[Root], missing: set[bytes],
@@ -125,7 +135,8 @@ def _report_missing(res: PushResult, rs: RemoteStore, roots: list[Root], missing
 
 
 def _upload(cache: LocalStore, rs: RemoteStore, rindex: Index, send: np.ndarray,
-            condemned: set[str], res: PushResult) -> None:
+            condemned: set[str], res: PushResult) -> set[str]:
+    """Send the objects ``send`` (P3); returns the names of the packs published."""
     lindex = cache.index()
     rows = lindex.rows_of(send)
     rows = rows[rows >= 0]
@@ -139,6 +150,7 @@ def _upload(cache: LocalStore, rs: RemoteStore, rindex: Index, send: np.ndarray,
         uploads += repacked
         uploads = [_fresh_name(u, condemned, stage) for u in uploads]
         _send(rs, uploads, res)
+        return {u.name for u in uploads}
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

@@ -131,11 +131,13 @@ class _Run:
         store, res, policy = self.store, self.res, self.policy
         conds = records.read_condemnations(store)  # C2
         root_entries = records.list_root_records(store)  # C3
+        # The clock is read here, before the refs: a record that passes its retention
+        # after this instant was still live when the refs were read (protocol model).
+        self.now = now = time.time()
         ref_roots = self.live_roots()  # C4
         names, parts = store.load_index()  # C5
         index = Index.merge(parts)
         listed = store.list_packs()  # C6
-        self.now = now = time.time()
         self.index, self.names, self.parts, self.listed = index, names, parts, listed
         self.source = Snapshot(store, index, self.cache)
         self.record_roots: dict[str, tuple[Root, ...]] = {}
