@@ -49,9 +49,12 @@ def remote_backend(repo: Repo, remote: str | None = None) -> Backend | None:
         spec = resolve(repo.config, remote)
     except (ConfigError, CasError):
         return None
+    from .store.limits import Limits
+
+    limits = Limits.from_chunking(repo.config.get("chunking"))
     return RemoteObjects(lambda: RemoteStore.open(spec, base=repo.root,
                                                   cache_root=repo.cache.root,
-                                                  reporter=repo.reporter))
+                                                  reporter=repo.reporter, limits=limits))
 
 
 class StoreBackend:

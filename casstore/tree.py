@@ -19,7 +19,7 @@ HEADER = b"cas-tree 1\n"
 KINDS = ("f", "x", "d")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: a large tree is many entries
 class TreeEntry:
     path: str
     kind: str  # f, x or d

@@ -30,9 +30,13 @@ CONDEMNED_ON_REMOTE = "on remote only in condemned packs"
 
 def open_remote_store(repo: Repo, remote: str | None, jobs: int | None = None) -> RemoteStore:
     """The named (or default) remote of ``repo``, ready to use."""
+    from ..store.limits import Limits
+
     spec = resolve(repo.config, remote)
+    # Objects the remote serves are bounded by this repository's chunking (docs/security.md).
     return RemoteStore.open(spec, base=repo.root, cache_root=repo.cache.root, jobs=jobs,
-                            reporter=repo.reporter)
+                            reporter=repo.reporter,
+                            limits=Limits.from_chunking(repo.config.get("chunking")))
 
 
 def gather_roots(repo: Repo, targets: Sequence[str] | None = None, *,

@@ -34,6 +34,6 @@ class RemoteObjects:
         for oid, loc in wanted:
             data = got[oid]
             if loc.type == ObjectType.RECIPE:
-                decode_recipe(data)
+                decode_recipe(data, max_chunk=rs.limits.chunk_max)
             out[oid] = (loc.type, data)
         return out

@@ -11,6 +11,7 @@ one-line RemoteError with secrets removed.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import os
 import random
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import CasError, RemoteError
+from ..errors import CasError, CorruptObjectError, RemoteError
 from ..store.backend import Entry
 from .config import RemoteSpec, redact
 
@@ -182,7 +183,41 @@ def open_remote(spec: RemoteSpec, base: Path) -> Remote:
         raise RemoteError(redact(f"remote '{spec.name}': cannot open {spec.shown()} "
                                  f"({short(exc)})", spec.secrets())) from None
     proto = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    if proto in ("s3", "s3a"):
+        _fail_fast_when_unreachable(fs)
     return Remote(spec, fs, path.rstrip("/"), str(proto))
+
+
+def _fail_fast_when_unreachable(fs: Any) -> None:
+    """Make botocore give up at once when the endpoint cannot be connected to at all.
+
+    botocore's standard mode retries connection errors like throttling, with backoff: an
+    endpoint that refuses connections or a host name that does not resolve took 11-16 s of
+    silent retries to report. Those are not faults a retry fixes (a typo in endpoint_url,
+    a server that is not running), so a hook on the client's retry decision raises the
+    error on the first attempt; timeouts, resets and 5xx keep their retries.
+    """
+    try:
+        from botocore.exceptions import EndpointConnectionError
+
+        # Create the client now (no request is sent) to reach its events. botocore rewrites
+        # the retries dict it is given in place, so it gets a copy: the options stay as
+        # configured for a later session refresh (and for inspection).
+        configured = fs.config_kwargs
+        fs.config_kwargs = copy.deepcopy(configured)
+        try:
+            fs.connect()
+        finally:
+            fs.config_kwargs = configured
+        events = fs.s3.meta.events
+    except Exception:  # noqa: BLE001 - an s3fs without these internals keeps the retries
+        return
+
+    def no_retry(caught_exception: BaseException | None = None, **_: Any) -> None:
+        if isinstance(caught_exception, EndpointConnectionError):
+            raise caught_exception
+
+    events.register_first("needs-retry.s3", no_retry, unique_id="cas-fail-fast-unreachable")
 
 
 class FsspecBackend:
@@ -237,9 +272,28 @@ class FsspecBackend:
         path = self._abs(key)
         fs = self.remote.fs
 
+        def past_end() -> None:
+            """A range beyond the end of the file is damage, not a fault to retry (a
+            truncated body is): one size request tells which."""
+            if end is None:
+                return
+            size = fs.size(path)
+            if size is not None and int(size) < end:
+                raise CorruptObjectError(self.remote.clean(
+                    f"{key} on remote '{self.remote.spec.name}' is {int(size)} bytes but an "
+                    f"index names its bytes {start}-{end}; run 'cas fsck --remote' there"))
+
         def get() -> bytes:
-            data = fs.cat_file(path, start=start or None, end=end)
+            try:
+                data = fs.cat_file(path, start=start or None, end=end)
+            except FileNotFoundError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - S3 answers 416 for a start past the end
+                if "InvalidRange" in str(exc) or "416" in str(exc):
+                    past_end()
+                raise
             if end is not None and len(data) != end - start:
+                past_end()
                 raise ShortRead(f"got {len(data)} of {end - start} bytes")
             return bytes(data)
 

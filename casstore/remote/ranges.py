@@ -4,17 +4,23 @@ The objects wanted from one pack are sorted by offset and neighbours less than G
 are read in one request (up to SPAN bytes), so a pack that is mostly needed is read almost
 whole and a pack that is barely needed costs a few small requests. Every object is checked
 against its id before it is used or stored.
+
+Nothing a remote claims is allocated unchecked: each object's decoded size must be within
+the store's ``Limits`` for its kind (a chunk within ``chunking.max``, a recipe within what
+its file can need) before its span is planned, and the bytes of spans in flight across all
+threads stay within ``Limits.in_flight``, whatever ``-j`` is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import CorruptObjectError
 from ..store.index import Location
 from ..store.local import PackWriter
+from ..store.objects import Codec, ObjectType
 from ..store.verify import verified
 
 if TYPE_CHECKING:
@@ -74,20 +80,45 @@ class Downloader:
 
     def __init__(self, rs: RemoteStore) -> None:
         self.rs = rs
+        self.limits = rs.limits
         self.counts = Transferred()
 
-    def _read(self, sp: Span) -> list[tuple[bytes, Location, bytes, bytes]]:
-        """(id, location, stored bytes, decoded bytes) per object; one retry on bad data
-        (a corrupted transfer), then the damage is reported."""
+    def damaged(self, oid: bytes, loc: Location, what: str) -> CorruptObjectError:
+        """The one-line error for an object the remote describes or serves wrongly."""
+        kind = ObjectType(loc.type).name.lower() if loc.type in (0, 1, 2) else "object"
+        return CorruptObjectError(
+            f"remote '{self.rs.name}': {kind} {oid.hex()} in pack {loc.pack} {what}; the "
+            "remote is damaged or hostile, run 'cas fsck --remote' there")
+
+    def check(self, oid: bytes, loc: Location, limit: int) -> None:
+        """Refuse an index entry whose sizes no well-formed object has, before any read."""
+        if loc.raw_length > limit:
+            what = {ObjectType.CHUNK: "the maximum chunk size, chunking.max",
+                    ObjectType.RECIPE: "what a recipe of its file can need",
+                    ObjectType.TREE: "the limit for a folder's tree"}.get(loc.type, "the limit")
+            raise self.damaged(oid, loc, f"claims {loc.raw_length} bytes, over {what} "
+                                         f"({limit} bytes)")
+        if loc.length > loc.raw_length or (loc.codec == Codec.NONE
+                                           and loc.length != loc.raw_length):
+            raise self.damaged(oid, loc, "has an index entry whose stored and decoded sizes "
+                                         "disagree")
+
+    def _read(self, sp: Span, limits: dict[bytes, int], keep: bool
+              ) -> list[tuple[bytes, Location, memoryview, bytes | None]]:
+        """(id, location, stored bytes, decoded bytes if ``keep``) per object; one retry on
+        bad data (a corrupted transfer), then the damage is reported."""
         for attempt in (0, 1):
-            blob = self.rs.read_range(sp.pack, sp.start, sp.end)
+            # Views into the span, not copies: a span's bytes are held once.
+            blob = memoryview(self.rs.read_range(sp.pack, sp.start, sp.end))
             try:
                 out = []
                 for oid, loc in sp.objects:
                     a = loc.offset - sp.start
                     stored = blob[a:a + loc.length]
-                    out.append((oid, loc, stored, verified(oid, loc, stored,
-                                                              f"remote '{self.rs.name}'")))
+                    data = verified(oid, loc, stored, f"remote '{self.rs.name}'", limits[oid])
+                    # Chunks bound for the cache are only checked here: dropping the decoded
+                    # bytes keeps a span of well-compressed chunks from holding gigabytes.
+                    out.append((oid, loc, stored, bytes(data) if keep else None))
                 return out
             except CorruptObjectError:
                 if attempt:
@@ -97,16 +128,35 @@ class Downloader:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def fetch(self, wanted: list[tuple[bytes, Location]], label: str,
-              writer: PackWriter | None = None) -> dict[bytes, bytes]:
+              writer: PackWriter | None = None, *,
+              max_raw: Mapping[bytes, int] | None = None) -> dict[bytes, bytes]:
         """Download ``wanted``; with a writer, objects go to the cache and the result is
-        empty, without one the decoded bytes are returned (trees, recipes)."""
+        empty, without one the decoded bytes are returned (trees, recipes). ``max_raw``
+        bounds an object's decoded size where the caller knows better than its type (a
+        recipe, from its file's size)."""
         if not wanted:
             return {}
+        limits: dict[bytes, int] = {}
+        for oid, loc in wanted:
+            bound = self.limits.raw_max(loc.type)
+            if max_raw is not None and oid in max_raw:
+                bound = min(bound, max_raw[oid])
+            self.check(oid, loc, bound)
+            limits[oid] = bound
         spans = plan_spans(wanted)
         total = sum(s.end - s.start for s in spans)
+        keep = writer is None
+
+        def weight(sp: Span) -> int:
+            # The span's bytes, plus what decoding holds: the largest object at a time when
+            # objects go to the cache, all of them when they are returned.
+            raws = [loc.raw_length for _, loc in sp.objects]
+            return sp.end - sp.start + (sum(raws) if keep else max(raws))
+
         out: dict[bytes, bytes] = {}
         with self.rs.reporter.progress(label, total) as bar:
-            for sp, objs in self.rs.map(lambda s: (s, self._read(s)), spans):
+            for sp, objs in self.rs.map(lambda s: (s, self._read(s, limits, keep)), spans,
+                                        weight=weight, budget=self.limits.in_flight):
                 self.counts.ranges += 1
                 self.counts.bytes += sp.end - sp.start
                 for oid, loc, stored, data in objs:
@@ -114,7 +164,7 @@ class Downloader:
                     if writer is not None:
                         if not writer.has(oid):
                             writer.put_stored(oid, loc.type, loc.codec, loc.raw_length, stored)
-                    else:
+                    elif data is not None:
                         out[oid] = data
                 bar.advance(sp.end - sp.start)
         return out

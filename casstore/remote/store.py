@@ -22,6 +22,8 @@ from ..errors import CorruptObjectError, ObjectMissingError, PackGoneError
 from ..hashing import digest_bytes
 from ..reporting import SILENT, Reporter
 from ..store.index import Location
+from ..store.indexfile import check_rows
+from ..store.limits import Limits
 from ..store.records import ROOTS
 from ..store.store import IndexPart, Store
 from .config import RemoteSpec
@@ -37,19 +39,21 @@ class RemoteStore(Store):
     """One remote; ``index()`` is its merged index (loaded once)."""
 
     def __init__(self, remote: Remote, cache_dir: Path, *, jobs: int = DEFAULT_JOBS,
-                 reporter: Reporter = SILENT) -> None:
-        super().__init__(FsspecBackend(remote), reporter=reporter)
+                 reporter: Reporter = SILENT, limits: Limits | None = None) -> None:
+        super().__init__(FsspecBackend(remote), reporter=reporter, limits=limits)
         self.remote = remote
         self.cache_dir = cache_dir
         self.jobs = max(1, jobs)
 
     @classmethod
     def open(cls, spec: RemoteSpec, *, base: Path, cache_root: Path, jobs: int | None = None,
-             reporter: Reporter = SILENT) -> RemoteStore:
+             reporter: Reporter = SILENT, limits: Limits | None = None) -> RemoteStore:
+        """``limits``: what objects may claim (from the repository's chunking); the widest
+        the format allows when not given."""
         remote = open_remote(spec, base)
         url_key = digest_bytes(f"{remote.protocol}://{remote.root}".encode()).hex()[:16]
         return cls(remote, cache_root / "remotes" / url_key, jobs=jobs or DEFAULT_JOBS,
-                   reporter=reporter)
+                   reporter=reporter, limits=limits)
 
     @property
     def name(self) -> str:
@@ -60,29 +64,54 @@ class RemoteStore(Store):
     def index_cache(self) -> Path:
         return self.cache_dir / "index"
 
-    def read_index_file(self, name: str) -> bytes:
-        """Download and check one index file: it must parse and be named for its content."""
+    def read_index_file(self, name: str) -> tuple[bytes, IndexPart]:
+        """Download and check one index file: it must parse within its bounds (docs/
+        security.md) and be named for its content. Only a file that passed is kept in the
+        local copy of the index, so a bad one costs its one download, every time, and
+        never stays."""
         data = self.backend.read(self.index_key(name))
-        self.check_index_file(name, data, f"on remote '{self.name}'")
-        return data
+        try:
+            part = self.check_index_file(name, data, f"on remote '{self.name}'")
+            if len(part[2]):
+                try:
+                    check_rows(part[2], part[1], len(part[0]))
+                except ValueError as exc:
+                    raise CorruptObjectError(f"index {name} on remote '{self.name}' is not a "
+                                             f"readable index ({exc})") from None
+        except CorruptObjectError as exc:
+            if "fsck" in str(exc):
+                raise
+            raise CorruptObjectError(f"{exc}; run 'cas fsck --remote' there") from None
+        return data, part
 
     def read_index_parts(self, names: list[str]) -> list[IndexPart]:
         self.index_cache.mkdir(parents=True, exist_ok=True)
+        got: dict[str, IndexPart] = {}
         missing = [n for n in names if not (self.index_cache / f"{n}.idx").is_file()]
         if missing:
             self.reporter.note(f"reading {len(missing)} index file(s) of remote '{self.name}'")
-            for n, data in self.map(lambda n: (n, self.read_index_file(n)), missing):
+
+            def one(n: str) -> tuple[str, bytes, IndexPart]:
+                return (n, *self.read_index_file(n))
+
+            # Whole files in flight are bounded like range reads: -j must not multiply them.
+            for n, data, part in self.map(one, missing, budget=self.limits.in_flight,
+                                          weight=lambda n: self._index_sizes.get(n, 0)):
                 atomic_write_bytes(self.index_cache / f"{n}.idx", data)
+                got[n] = part
         parts = []
         for n in names:
+            if n in got:
+                parts.append(got[n])
+                continue
             path = self.index_cache / f"{n}.idx"
             try:
                 parts.append(self.check_index_file(n, path.read_bytes(), "(cached copy)"))
             except CorruptObjectError:
                 # A damaged local copy: fetch it again rather than trust it.
-                data = self.read_index_file(n)
+                data, part = self.read_index_file(n)
                 atomic_write_bytes(path, data)
-                parts.append(self.check_index_file(n, data, f"on remote '{self.name}'"))
+                parts.append(part)
         # Copies of index files the remote no longer has (merged or removed by gc) go.
         keep = set(names)
         for p in self.index_cache.glob("*.idx"):
@@ -157,24 +186,44 @@ class RemoteStore(Store):
 
     # concurrency ----------------------------------------------------------------------
     def map(self, fn: Callable[[T], R], items: Iterable[T], *,
-            window: int | None = None) -> Iterator[R]:
+            window: int | None = None, weight: Callable[[T], int] | None = None,
+            budget: int | None = None) -> Iterator[R]:
         """``fn`` over items on ``jobs`` threads, at most ``window`` in flight; results in
-        completion order. The first failure cancels what has not started and is raised."""
+        completion order. The first failure cancels what has not started and is raised.
+
+        With ``weight`` and ``budget``, an item is started only while the weights of the
+        items started and not yet consumed (their result handed back and the caller
+        returned for the next) stay within ``budget`` (one item alone may exceed it): the
+        bytes held at once are bounded by the budget, not by the number of threads.
+        Workers never wait on the budget, so a failure cannot deadlock the pool.
+        """
         items = iter(items)
         window = window or self.jobs * 2
+        held = 0
+        weights: dict[Future[R], int] = {}
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="cas-remote") as pool:
             pending: set[Future[R]] = set()
+
+            def drain() -> Iterator[R]:
+                nonlocal pending, held
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    res = f.result()
+                    yield res
+                    held -= weights.pop(f, 0)  # the caller is back: it is done with res
+
             try:
                 for it in items:
-                    pending.add(pool.submit(fn, it))
-                    if len(pending) >= window:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in done:
-                            yield f.result()
+                    w = weight(it) if weight is not None and budget is not None else 0
+                    while pending and (len(pending) >= window or
+                                       (budget is not None and held + w > budget)):
+                        yield from drain()
+                    f = pool.submit(fn, it)
+                    pending.add(f)
+                    weights[f] = w
+                    held += w
                 while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        yield f.result()
+                    yield from drain()
             finally:
                 for f in pending:
                     f.cancel()

@@ -287,7 +287,14 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
     new_trees = dl.fetch(want, "fetching folder lists")
     dir_names = {r.digest: r.name for r in roots if r.kind == "dir"}
     for tid, raw in [*trees.items(), *new_trees.items()]:
-        for e in decode_tree(raw):
+        try:
+            entries = decode_tree(raw)
+        except CorruptObjectError as exc:
+            where = f"remote '{rs.name}'" if tid in new_trees else "the cache"
+            fix = "'cas fsck --remote'" if tid in new_trees else "'cas fsck'"
+            raise CorruptObjectError(f"{dir_names.get(tid, '?')}: the folder tree {tid.hex()} "
+                                     f"from {where} is refused ({exc}); run {fix}") from None
+        for e in entries:
             if e.digest is not None:
                 files.setdefault(e.digest, (e.size, f"{dir_names.get(tid, '?')}/{e.path}"))
     # 2. recipes and the chunk ids they name
@@ -313,11 +320,21 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
         else:
             raise CorruptObjectError(f"{name}: remote object {digest.hex()} is a tree where a "
                                      "file was expected")
-    recipes = dl.fetch(want, "fetching recipes")
+    # A recipe can be no larger than its file needs: bounded before it is downloaded, and
+    # its rows before anything iterates over them.
+    limits = rs.limits
+    recipes = dl.fetch(want, "fetching recipes",
+                       max_raw={d: limits.recipe_max(files[d][0]) for d, _ in want})
     recipe_rows = {}
     for digest, raw in recipes.items():
         size, name = files[digest]
-        rows = decode_recipe(raw, expect_size=size)
+        try:
+            rows = decode_recipe(raw, expect_size=size, max_rows=limits.recipe_rows(size),
+                                 max_chunk=limits.chunk_max)
+        except CorruptObjectError as exc:
+            raise CorruptObjectError(f"{name}: the recipe {digest.hex()} on remote "
+                                     f"'{rs.name}' is refused ({exc}); run 'cas fsck "
+                                     "--remote' there") from None
         recipe_rows[digest] = rows
         for r in rows:
             cid = r["id"].tobytes()

@@ -29,7 +29,7 @@ def compress(data: bytes | memoryview, codec: Codec) -> bytes | memoryview:
 ZSTD_MAGIC = 0xFD2FB528
 
 
-def zstd_content_size(data: bytes) -> int | None:
+def zstd_content_size(data: bytes | memoryview) -> int | None:
     """The content size a zstd frame header declares (None if it declares none)."""
     if len(data) < 6 or int.from_bytes(data[:4], "little") != ZSTD_MAGIC:
         raise CorruptObjectError("object is not a zstd frame")
@@ -44,12 +44,26 @@ def zstd_content_size(data: bytes) -> int | None:
     return int.from_bytes(data[pos:pos + size_len], "little") + (256 if size_len == 2 else 0)
 
 
-def decompress(data: bytes, codec: int, raw_length: int) -> bytes:
-    """Decode stored bytes; malformed input raises CorruptObjectError, never crashes."""
+def decompress(data: bytes | memoryview, codec: int, raw_length: int,
+               limit: int | None = None) -> bytes | memoryview:
+    """Decode stored bytes; malformed input raises CorruptObjectError, never crashes.
+
+    ``limit`` bounds the decoded size: the output buffer is sized by ``raw_length`` (from
+    an index, possibly a remote's, possibly crafted), so it is checked before anything is
+    allocated, and the decoder never writes past ``raw_length``.
+    """
+    if limit is not None and raw_length > limit:
+        raise CorruptObjectError(f"object claims {raw_length} bytes, over the {limit}-byte "
+                                 "limit for its kind")
     if codec == Codec.NONE:
+        if len(data) != raw_length:
+            raise CorruptObjectError("object's stored size does not match its index entry")
         return data
     if codec != Codec.ZSTD:
         raise CorruptObjectError(f"unknown codec {codec}")
+    if len(data) > raw_length:
+        # The writer keeps zstd only when it is smaller than the raw bytes.
+        raise CorruptObjectError("compressed object is larger than its decoded size")
     # raw_length comes from an index (possibly a remote's, possibly crafted) and sizes the
     # output buffer: check it against the frame's own header before allocating anything.
     declared = zstd_content_size(data)

@@ -33,6 +33,7 @@ from ..reporting import SILENT, Reporter
 from .backend import Backend, Entry
 from .index import Index, Location
 from .indexfile import decode_index, encode_index
+from .limits import Limits
 from .objects import ObjectType, decompress
 from .packfile import decode_trailer, trailer_size_hint
 from .verify import verified
@@ -58,11 +59,16 @@ class PackInfo:
 class Store:
     """Packs and index files over a Backend; ``index()`` is the merged index, loaded once."""
 
-    def __init__(self, backend: Backend, *, reporter: Reporter = SILENT) -> None:
+    def __init__(self, backend: Backend, *, reporter: Reporter = SILENT,
+                 limits: Limits | None = None) -> None:
         self.backend = backend
         self.reporter = reporter
+        # What objects read back may claim (docs/security.md); the widest the format
+        # allows unless the owner knows the repository's chunking.
+        self.limits = limits or Limits()
         self._index: Index | None = None
         self._index_names: list[str] = []
+        self._index_sizes: dict[str, int] = {}  # as last listed
 
     @property
     def label(self) -> str:
@@ -98,6 +104,7 @@ class Store:
             parts = e.key.split("/")
             if len(parts) == 2 and parts[1].endswith(".idx") and NAME_RE.match(parts[1][:-4]):
                 out.append(parts[1][:-4])
+                self._index_sizes[parts[1][:-4]] = e.size
         return sorted(out)
 
     def list_tmp(self) -> list[Entry]:
@@ -190,7 +197,8 @@ class Store:
         loc = self.locate(oid)
         if loc is None:
             raise ObjectMissingError(f"object {oid.hex()} is not in {self.label}")
-        data = decompress(self.read_raw(loc), loc.codec, loc.raw_length)
+        data = decompress(self.read_raw(loc), loc.codec, loc.raw_length,
+                          self.limits.raw_max(loc.type))
         if verify and loc.type != ObjectType.RECIPE and digest_bytes(data) != oid:
             raise CorruptObjectError(
                 f"object {oid.hex()} in pack {loc.pack} of {self.label} is corrupt (hash "
