@@ -83,6 +83,7 @@ class WorkTmp:
         self._dev = -1
         self._lock_fd = -1
         self._n = 0
+        self._devs: dict[str, int] = {}
 
     def _ensure(self) -> Path:
         if self._dir is not None:
@@ -135,7 +136,12 @@ class WorkTmp:
     def path_for(self, dest: Path) -> Path:
         """A fresh temp path from which ``dest`` can be reached by ``replace``."""
         d = self._ensure()
-        if os.stat(dest.parent).st_dev == self._dev:
+        # One stat per folder, not per file: checkouts write thousands of small files.
+        parent = str(dest.parent)
+        dev = self._devs.get(parent)
+        if dev is None:
+            dev = self._devs[parent] = os.stat(parent).st_dev
+        if dev == self._dev:
             self._n += 1
             return d / str(self._n)
         return dest.with_name(f".cas-tmp.{uuid.uuid4().hex[:16]}")

@@ -7,6 +7,7 @@ so adds share the lock; only deletion (gc, compaction's removals) needs it exclu
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -21,9 +22,15 @@ WAIT_NOTICE_AFTER = 1.0
 @contextlib.contextmanager
 def store_lock(path: Path, *, shared: bool, timeout: float | None = None,
                notify: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold an flock on ``path``; say 'waiting for lock' once the wait passes a second."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    """Hold an flock on ``path``; say 'waiting for lock' once the wait passes a second.
+
+    A shared (reader's) lock also works on a cache this user cannot write (``chmod -R a-w``,
+    a read-only mount, a cache owned by another account): see ``_open_for_lock``.
+    """
+    fd = _open_for_lock(path, shared)
+    if fd is None:
+        yield
+        return
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     start = time.monotonic()
     told = False
@@ -47,3 +54,29 @@ def store_lock(path: Path, *, shared: bool, timeout: float | None = None,
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _open_for_lock(path: Path, shared: bool) -> int | None:
+    """The lock file's descriptor; ``None`` when a reader may go ahead without one.
+
+    flock needs no write access, so a reader that cannot open the lock for writing opens it
+    read-only and still takes its shared lock: a gc run by someone who can write the cache
+    waits for it as usual. Only when the file does not exist and cannot be created does a
+    reader go on unlocked. That is safe for reading: nobody has ever locked this cache, a
+    reader changes nothing in it, and everything it reads is verified against its id (a pack
+    deleted under it gives a clean "missing" error, never wrong data). Writers (add, gc)
+    still need the write access they are about to use, and fail with one line without it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        if not shared or exc.errno not in _NOT_WRITABLE:
+            raise
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None

@@ -363,13 +363,28 @@ class PackWriter:
         if self._error is not None:
             raise self._error
 
+    ABORT_WAIT = 1.0  # seconds; an interrupted command must end within 2 s
+
     def abort(self) -> None:
-        """Stop writing; the unfinished pack's temp file is removed."""
+        """Stop writing; the unfinished pack's temp file is removed.
+
+        Never blocks for long: an interrupted add once hung here for 11 minutes holding the
+        cache lock. What is still queued is dropped (with the error set the thread would
+        only discard it), which also guarantees room for the stop message; the wait for the
+        thread is bounded. A thread still busy after that (an fsync on a slow disk) finishes
+        or discards its pack on its own; either leaves the store consistent, as a kill does.
+        """
         self._open_pack = False
+        self._batch = []
         if self._thread is not None:
             self._error = self._error or _Aborted()
-            self._queue.put((_STOP, None))
-            self._thread.join()
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._queue.get_nowait()
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait((_STOP, None))
+            with contextlib.suppress(RuntimeError):  # interrupted before it even started
+                self._thread.join(self.ABORT_WAIT)
             self._thread = None
         self.store.invalidate()
 
