@@ -6,25 +6,39 @@ import typer
 
 from ..errors import UsageError
 from .app import app
+from .diff_cmd import gate
 from .output import open_repo, print_json, say
 
 
 @app.command()
 def compare(
-    a: str = typer.Argument(..., metavar="A", help="Old: PATH@VERSION, PATH@GITREV or PATH."),
-    b: str = typer.Argument(..., metavar="B", help="New: PATH@VERSION, PATH@GITREV or PATH."),
+    a: str = typer.Argument(..., metavar="A",
+                            help="Old: PATH@VERSION, PATH@ALIAS, PATH@GITREV or PATH."),
+    b: str = typer.Argument(..., metavar="B",
+                            help="New: PATH@VERSION, PATH@ALIAS, PATH@GITREV or PATH."),
     fmt: str = typer.Option("text", "--format", metavar="text|markdown|json",
                             help="Output format."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
+    key: str | None = typer.Option(None, "--key", metavar="COL[,COL]",
+                                   help="Match table rows by these columns (default: "
+                                   "review.tables.<path>.key, else by row content)."),
+    fail_on_regression: bool = typer.Option(
+        False, "--fail-on-regression",
+        help="Exit 1 when a metric breaks a review rule of .cas/config.yaml."),
 ) -> None:
-    """Compare two versions: metrics, params, data, environment, and what content changed."""
+    """Compare two versions: metrics, params, data, environment, and what content changed
+    (tensors numerically, tables row by row)."""
     if fmt not in ("text", "markdown", "json"):
         raise UsageError(f"unknown format {fmt!r}; use text, markdown or json")
+    from ..ops.compare import compare as run_compare
+
     with open_repo() as repo:
-        res = repo.compare(a, b)
+        res = run_compare(repo, a, b, key=key)
     if json_out or fmt == "json":
         print_json(res.to_dict())
-        return
-    from ..versions.report import compare_markdown, compare_text
+    else:
+        from ..versions.report import compare_markdown, compare_text
 
-    say(compare_markdown(res).rstrip() if fmt == "markdown" else compare_text(res))
+        say(compare_markdown(res).rstrip() if fmt == "markdown" else compare_text(res))
+    if fail_on_regression:
+        gate(res.regressions, res.rules)

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import typer
 
 from ..errors import UsageError
 from .app import app
 from .output import open_repo, print_json, say
+
+if TYPE_CHECKING:
+    from ..versioning.review import Regression
+
+
+def gate(regressions: list[Regression], rules: bool) -> None:
+    """``--fail-on-regression``: one line per broken review rule on stderr, exit code 1.
+
+    stderr, so that the report on stdout (a pull-request comment) stays as it is and the
+    CI log still shows why the check failed.
+    """
+    from ..versions.report import regression_lines
+
+    if not rules:
+        print("cas: no review.metrics rules in .cas/config.yaml; nothing to check",
+              file=sys.stderr)
+        return
+    for line in regression_lines(regressions):
+        print(f"cas: {line}", file=sys.stderr)
+    if regressions:
+        print(f"cas: {len(regressions)} review rule(s) broken", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -18,15 +43,26 @@ def diff(
     fmt: str = typer.Option("text", "--format", metavar="text|markdown|json",
                             help="markdown is meant for pull-request comments."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
+    key: str | None = typer.Option(None, "--key", metavar="COL[,COL]",
+                                   help="Match table rows by these columns (default: "
+                                   "review.tables.<path>.key, else by row content)."),
+    fail_on_regression: bool = typer.Option(
+        False, "--fail-on-regression",
+        help="Exit 1 when a metric breaks a review rule of .cas/config.yaml."),
 ) -> None:
-    """Show tracked data that changed: sizes, new bytes, files, versions and metrics."""
+    """Show tracked data that changed: sizes, new bytes, files, versions, metrics, tensors
+    and table rows."""
     if fmt not in ("text", "markdown", "json"):
         raise UsageError(f"unknown format {fmt!r}; use text, markdown or json")
+    from ..ops.diff import diff as run_diff
+
     with open_repo() as repo:
-        res = repo.diff(rev_a, rev_b)
+        res = run_diff(repo, rev_a, rev_b, key=key)
     if json_out or fmt == "json":
         print_json(res.to_dict())
-        return
-    from ..versions.report import diff_markdown, diff_text
+    else:
+        from ..versions.report import diff_markdown, diff_text
 
-    say(diff_markdown(res).rstrip() if fmt == "markdown" else diff_text(res))
+        say(diff_markdown(res).rstrip() if fmt == "markdown" else diff_text(res))
+    if fail_on_regression:
+        gate(res.regressions, res.rules)

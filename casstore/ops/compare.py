@@ -14,14 +14,17 @@ from ..hashing import parse_hex_id
 from ..pointer import SUFFIX
 from ..versioning.compare import MetaComparison, compare_meta
 from ..versioning.compare import to_dict as meta_to_dict
+from ..versioning.review import Regression, check
 from ..versions.content import (
     ChunkSharing,
     FileChanges,
+    RowOptions,
     chunk_sharing,
     digest_changes,
     file_changes,
     format_details,
 )
+from ..versions.gate import TableKeys, higher_is_better_hints, review_rules
 from ..versions.history import PointerState
 from ..versions.refs import resolve
 
@@ -76,8 +79,11 @@ class CompareResult:
     tensors: Any = None  # versioning.safetensors_diff.TensorDiff
     table: Any = None  # versioning.tabular.TableDiff
     tables: dict[str, Any] = field(default_factory=dict)  # per modified file in a folder
+    tensor_files: dict[str, Any] = field(default_factory=dict)  # per model in a folder
     lineage: list[LineageChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    regressions: list[Regression] = field(default_factory=list)  # review rules broken
+    rules: bool = False  # whether review rules are configured at all
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -92,8 +98,11 @@ class CompareResult:
             "tensors": safetensors_diff.to_dict(self.tensors) if self.tensors else None,
             "table": tabular.to_dict(self.table) if self.table else None,
             "tables": {k: tabular.to_dict(v) for k, v in self.tables.items()},
+            "tensor_files": {k: safetensors_diff.to_dict(v)
+                             for k, v in self.tensor_files.items()},
             "lineage": [asdict(c) for c in self.lineage],
             "notes": list(self.notes),
+            "regressions": [r.to_dict() for r in self.regressions],
         }
 
 
@@ -105,16 +114,19 @@ def _digest(v: object) -> bytes | None:
         return None
 
 
-def compare(repo: Repo, a: str, b: str) -> CompareResult:
-    """Compare ``a`` (old) with ``b`` (new); each is PATH, PATH@VERSION or PATH@GITREV."""
+def compare(repo: Repo, a: str, b: str, *, key: str | None = None) -> CompareResult:
+    """Compare ``a`` (old) with ``b`` (new); each is PATH, PATH@VERSION, PATH@ALIAS or
+    PATH@GITREV. ``key`` ("id" or "a,b") matches table rows (else ``review.tables``)."""
+    rules = review_rules(repo)  # first: a malformed rule fails before any work
+    keys = TableKeys(repo, key)
     sa, sb = resolve(repo, a), resolve(repo, b)
     pa, pb = sa.pointer, sb.pointer
-    hints = repo.config.get("versioning.higher_is_better")
     res = CompareResult(old=Side.of(a, sa), new=Side.of(b, sb),
                         meta=compare_meta(sa.meta, sb.meta,
-                                          higher_is_better_hints=hints
-                                          if isinstance(hints, dict) else None),
-                        same_content=pa.digest == pb.digest and pa.kind == pb.kind)
+                                          higher_is_better_hints=higher_is_better_hints(repo)),
+                        same_content=pa.digest == pb.digest and pa.kind == pb.kind,
+                        rules=bool(rules))
+    res.regressions = check(res.new.path, res.meta, rules)
     store = repo.cache
     if not res.same_content:
         res.chunks = chunk_sharing(store, pa, pb)
@@ -124,9 +136,10 @@ def compare(repo: Repo, a: str, b: str) -> CompareResult:
                              "brings a past version's data from the remote")
         if pa.kind == "dir" or pb.kind == "dir":
             res.files = file_changes(store, pa, pb)
-        res.tensors, res.table, res.tables = format_details(store, pa, pb, res.files,
-                                                            res.notes, res.new.path,
-                                                            repo.reporter)
+        details = format_details(store, pa, pb, res.files, res.notes, res.new.path,
+                                 repo.reporter, RowOptions(keys=keys))
+        res.tensors, res.table, res.tables = details.tensors, details.table, details.tables
+        res.tensor_files = details.tensor_files
     for change in res.meta.data:
         detail = {}
         old_id, new_id = _digest(change.old), _digest(change.new)

@@ -11,7 +11,15 @@ from ..gitutil import pointer_blobs, resolve_rev
 from ..pointer import SUFFIX, Pointer
 from ..versioning.compare import MetaComparison, compare_meta
 from ..versioning.compare import to_dict as meta_to_dict
-from ..versions.content import FileChanges, chunk_sharing, file_changes, format_details
+from ..versioning.review import Regression, ReviewRules, check
+from ..versions.content import (
+    FileChanges,
+    RowOptions,
+    chunk_sharing,
+    file_changes,
+    format_details,
+)
+from ..versions.gate import TableKeys, higher_is_better_hints, review_rules
 from ..versions.history import cat_files, has_commits, parse_blob
 
 if TYPE_CHECKING:
@@ -41,17 +49,23 @@ class DiffEntry:
     tensors: Any = None
     table: Any = None
     tables: dict[str, Any] = field(default_factory=dict)
+    tensor_files: dict[str, Any] = field(default_factory=dict)  # per model in a folder
+    regressions: list[Regression] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         from ..versioning import safetensors_diff, tabular
 
         d = {k: v for k, v in asdict(self).items()
-             if k not in ("files", "meta", "tensors", "table", "tables")}
+             if k not in ("files", "meta", "tensors", "table", "tables", "tensor_files",
+                          "regressions")}
         d["files"] = self.files.to_dict() if self.files else None
         d["meta"] = meta_to_dict(self.meta) if self.meta else None
         d["tensors"] = safetensors_diff.to_dict(self.tensors) if self.tensors else None
         d["table"] = tabular.to_dict(self.table) if self.table else None
         d["tables"] = {k: tabular.to_dict(v) for k, v in self.tables.items()}
+        d["tensor_files"] = {k: safetensors_diff.to_dict(v)
+                             for k, v in self.tensor_files.items()}
+        d["regressions"] = [r.to_dict() for r in self.regressions]
         return d
 
 
@@ -64,11 +78,18 @@ class DiffResult:
     entries: list[DiffEntry] = field(default_factory=list)
     unchanged: int = 0
     notes: list[str] = field(default_factory=list)
+    rules: bool = False  # whether review rules are configured at all
+
+    @property
+    def regressions(self) -> list[Regression]:
+        """Every review rule broken, artifact by artifact."""
+        return [r for e in self.entries for r in e.regressions]
 
     def to_dict(self) -> dict[str, Any]:
         return {"old": self.old, "new": self.new, "old_commit": self.old_commit,
                 "new_commit": self.new_commit, "entries": [e.to_dict() for e in self.entries],
-                "unchanged": self.unchanged, "notes": list(self.notes)}
+                "unchanged": self.unchanged, "notes": list(self.notes),
+                "regressions": [r.to_dict() for r in self.regressions]}
 
 
 def pointers_at(repo: Repo, commit: str, notes: list[str]) -> dict[str, Pointer]:
@@ -99,9 +120,13 @@ def _version(p: Pointer | None) -> str | None:
     return None if v is None else str(v)
 
 
-def diff(repo: Repo, rev_a: str | None = None, rev_b: str | None = None) -> DiffResult:
+def diff(repo: Repo, rev_a: str | None = None, rev_b: str | None = None, *,
+         key: str | None = None) -> DiffResult:
     """Artifacts that differ from ``rev_a`` (default HEAD) to ``rev_b`` (default the working
-    tree), sorted by path."""
+    tree), sorted by path, with the review rules each one breaks. ``key`` ("id" or "a,b")
+    matches table rows (else ``review.tables.<path>.key``, else rows match by content)."""
+    rules = review_rules(repo)  # first: a malformed rule fails before any work
+    rows = RowOptions(keys=TableKeys(repo, key))
     notes: list[str] = []
     name_a = rev_a or "HEAD"
     commit_a: str | None = None
@@ -118,7 +143,7 @@ def diff(repo: Repo, rev_a: str | None = None, rev_b: str | None = None) -> Diff
         commit_b = resolve_rev(repo.root, rev_b)
         new = pointers_at(repo, commit_b, notes)
     result = DiffResult(old=name_a, new=rev_b or WORKTREE, old_commit=commit_a,
-                        new_commit=commit_b, notes=notes)
+                        new_commit=commit_b, notes=notes, rules=bool(rules))
 
     removed = {p: old[p] for p in old.keys() - new.keys()}
     added = {p: new[p] for p in new.keys() - old.keys()}
@@ -137,13 +162,13 @@ def diff(repo: Repo, rev_a: str | None = None, rev_b: str | None = None) -> Diff
         if a is not None and b is not None and a.to_dict() == b.to_dict():
             result.unchanged += 1
             continue
-        result.entries.append(_entry(repo, p, a, b, renames.get(p), notes))
+        result.entries.append(_entry(repo, p, a, b, renames.get(p), notes, rules, rows))
     result.entries.sort(key=lambda e: e.path)
     return result
 
 
 def _entry(repo: Repo, rel: str, a: Pointer | None, b: Pointer | None, renamed_from: str | None,
-           notes: list[str]) -> DiffEntry:
+           notes: list[str], rules: ReviewRules, rows: RowOptions) -> DiffEntry:
     ref = b if b is not None else a
     assert ref is not None
     status = ("renamed" if renamed_from else "added" if a is None else "removed" if b is None
@@ -155,13 +180,17 @@ def _entry(repo: Repo, rel: str, a: Pointer | None, b: Pointer | None, renamed_f
                   new_digest=b.digest.hex() if b else None,
                   old_version=_version(a), new_version=_version(b))
     if (a is not None and a.meta) or (b is not None and b.meta):
-        e.meta = compare_meta(a.meta if a else None, b.meta if b else None)
+        e.meta = compare_meta(a.meta if a else None, b.meta if b else None,
+                              higher_is_better_hints=higher_is_better_hints(repo))
+        if a is not None and b is not None:
+            e.regressions = check(e.path, e.meta, rules)
     store = repo.cache
     if ref.kind == "dir" or (a is not None and a.kind == "dir"):
         e.files = file_changes(store, a, b)
     if a is not None and b is not None and a.digest != b.digest:
         sharing = chunk_sharing(store, a, b)
         e.new_bytes = sharing.new_bytes if sharing else None
-        e.tensors, e.table, e.tables = format_details(store, a, b, e.files, notes, e.path,
-                                                      repo.reporter)
+        details = format_details(store, a, b, e.files, notes, e.path, repo.reporter, rows)
+        e.tensors, e.table, e.tables = details.tensors, details.table, details.tables
+        e.tensor_files = details.tensor_files
     return e

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
@@ -251,6 +251,16 @@ def _tensor(name: str, spec: Any, data_start: int) -> TensorInfo:
 
 # -- diff ----------------------------------------------------------------------------
 
+#: numpy dtype of each safetensors dtype whose values can be compared numerically.
+#: BF16 has no numpy dtype: its 16 bits are the high half of a float32 (see _decode).
+NUMERIC_DTYPES: dict[str, str] = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",
+    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+    "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "u1",
+}
+#: Unsigned view used to count changed elements bit for bit (NaN == NaN, -0.0 != 0.0).
+_BITS = {1: "u1", 2: "<u2", 4: "<u4", 8: "<u8"}
+
 
 @dataclass(frozen=True)
 class TensorChange:
@@ -265,6 +275,21 @@ class TensorChange:
     hint proved equality without reading (then it is 0 in effect).
     ``old_xxh128``/``new_xxh128`` are XXH3-128 digests of the tensor bytes when
     they were read.
+
+    The numeric fields are set for a changed tensor whose dtype and shape are the same on
+    both sides and whose dtype is numeric (:data:`NUMERIC_DTYPES`), with ``a`` the old
+    values and ``b`` the new ones, computed in float64:
+
+    * ``changed_elements``: elements whose bits differ; ``changed_share`` = that / elements;
+    * ``max_abs`` = max |b − a|, ``mean_abs`` = mean |b − a| over all elements;
+    * ``rel_l2`` = ‖b − a‖ / ‖a‖ (None when ‖a‖ = 0), ``cosine`` = a·b / (‖a‖‖b‖)
+      (None when either norm is 0); ``l2_old`` = ‖a‖ and ``l2_diff`` = ‖b − a‖, which
+      let a report combine tensors into a per-layer figure;
+    * ``nonfinite``: elements where a or b is NaN or infinite; they count as changed
+      when their bits differ but are left out of the sums, which they would poison.
+
+    ``old_file``/``new_file`` name the shard holding the tensor when the tensors of
+    several files (a sharded model) are compared as one set.
     """
 
     name: str
@@ -278,6 +303,32 @@ class TensorChange:
     bytes_changed: int | None = None
     old_xxh128: str | None = None
     new_xxh128: str | None = None
+    elements: int | None = None
+    changed_elements: int | None = None
+    changed_share: float | None = None
+    max_abs: float | None = None
+    mean_abs: float | None = None
+    rel_l2: float | None = None
+    cosine: float | None = None
+    l2_old: float | None = None
+    l2_diff: float | None = None
+    nonfinite: int | None = None
+    old_file: str | None = None
+    new_file: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """Changed tensors of one layer (``model.layers.12``), combined: ``rel_l2`` is
+    ‖Δ‖ / ‖old‖ over all of the layer's changed tensors with numeric figures."""
+
+    layer: str
+    tensors: int  # tensors of the layer in the new file (or the old one if removed)
+    changed: int
+    elements: int
+    changed_elements: int
+    max_abs: float | None
+    rel_l2: float | None
 
 
 @dataclass(frozen=True)
@@ -304,30 +355,223 @@ class TensorDiff:
         """True when any tensor or the ``__metadata__`` differs."""
         return bool(self.added or self.removed or self.changed or self.metadata_changed)
 
+    @property
+    def tensor_count(self) -> int:
+        return len(self.added) + len(self.removed) + len(self.changed) + len(self.unchanged)
 
-def _compare_bytes(
-    read_a: ReadFn, off_a: int, len_a: int, read_b: ReadFn, off_b: int, len_b: int, block: int
-) -> tuple[int, str, str]:
-    """Stream both ranges block by block: (differing bytes, xxh128 a, xxh128 b)."""
+    def top_changed(self) -> list[TensorChange]:
+        """Changed tensors, the largest relative change first (those without numeric
+        figures, e.g. a new shape, come first: they changed more than any number says)."""
+        return sorted(self.changed, key=lambda c: (c.rel_l2 is not None,
+                                                   -(c.rel_l2 or 0.0), c.name))
+
+    def layers(self) -> list[LayerSummary]:
+        """Per-layer figures for the layers with changes, the largest ``rel_l2`` first."""
+        groups: dict[str, list[TensorChange]] = {}
+        for c in self.added + self.removed + self.changed + self.unchanged:
+            groups.setdefault(layer_of(c.name), []).append(c)
+        out = []
+        for layer, rows in groups.items():
+            changed = [c for c in rows if c.status != "unchanged"]
+            if not changed:
+                continue
+            num = [c for c in changed if c.l2_old is not None and c.l2_diff is not None]
+            old2 = sum((c.l2_old or 0.0) ** 2 for c in num)
+            diff2 = sum((c.l2_diff or 0.0) ** 2 for c in num)
+            maxes = [c.max_abs for c in num if c.max_abs is not None]
+            out.append(LayerSummary(
+                layer=layer, tensors=len(rows), changed=len(changed),
+                elements=sum(_elements(c) for c in rows),
+                changed_elements=sum(c.changed_elements or 0 for c in changed),
+                max_abs=max(maxes) if maxes else None,
+                rel_l2=_finite(math.sqrt(diff2) / math.sqrt(old2)) if old2 > 0 else None))
+        return sorted(out, key=lambda s: (s.rel_l2 is not None, -(s.rel_l2 or 0.0), s.layer))
+
+
+def _elements(c: TensorChange) -> int:
+    shape = c.new_shape if c.new_shape is not None else c.old_shape
+    return math.prod(shape) if shape is not None else 0
+
+
+def layer_of(name: str) -> str:
+    """The layer a tensor belongs to: its name up to the first numeric part
+    (``model.layers.12.mlp.up_proj.weight`` -> ``model.layers.12``), else its module
+    (``lm_head.weight`` -> ``lm_head``)."""
+    parts = name.split(".")
+    for i, p in enumerate(parts[:-1]):
+        if p.isdigit():
+            return ".".join(parts[: i + 1])
+    return ".".join(parts[:-1]) or name
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """Where one tensor's bytes are: its header entry and the file's reader."""
+
+    info: TensorInfo
+    read: ReadFn
+    file: str | None = None
+
+
+#: ``same(a, b) -> True | None``: True when the caller knows both tensors' bytes are equal.
+RefsEqualFn = Callable[[TensorRef, TensorRef], "bool | None"]
+
+
+class _Stats:
+    """Float64 running sums over the element pairs of one tensor."""
+
+    def __init__(self) -> None:
+        self.changed = 0
+        self.nonfinite = 0
+        self.max_abs = 0.0
+        self.sum_abs = 0.0
+        self.aa = 0.0
+        self.bb = 0.0
+        self.ab = 0.0
+        self.dd = 0.0
+
+    def update(self, a: Any, b: Any, bits: str) -> None:
+        import numpy as np
+
+        self.changed += int(np.count_nonzero(a.view(bits) != b.view(bits)))
+        fa, fb = a.astype(np.float64), b.astype(np.float64)
+        ok = np.isfinite(fa) & np.isfinite(fb)
+        if not ok.all():
+            self.nonfinite += int(ok.size - np.count_nonzero(ok))
+            fa, fb = fa[ok], fb[ok]
+        if not fa.size:
+            return
+        d = fb - fa
+        self.dd += float(np.dot(d, d))
+        ad = np.abs(d)
+        self.sum_abs += float(ad.sum())
+        self.max_abs = max(self.max_abs, float(ad.max()))
+        self.aa += float(np.dot(fa, fa))
+        self.bb += float(np.dot(fb, fb))
+        self.ab += float(np.dot(fa, fb))
+
+    def fields(self, elements: int) -> dict[str, Any]:
+        l2_old, l2_new, l2_diff = math.sqrt(self.aa), math.sqrt(self.bb), math.sqrt(self.dd)
+        return dict(
+            elements=elements,
+            changed_elements=self.changed,
+            changed_share=self.changed / elements if elements else 0.0,
+            max_abs=_finite(self.max_abs),
+            mean_abs=_finite(self.sum_abs / elements) if elements else 0.0,
+            rel_l2=_finite(l2_diff / l2_old) if l2_old > 0 else None,
+            cosine=_finite(min(1.0, max(-1.0, self.ab / (l2_old * l2_new))))
+            if l2_old > 0 and l2_new > 0 else None,
+            l2_old=_finite(l2_old),
+            l2_diff=_finite(l2_diff),
+            nonfinite=self.nonfinite,
+        )
+
+
+def _finite(x: float) -> float | None:
+    # JSON has no NaN or infinity; a figure that overflowed is better absent than invalid.
+    return x if math.isfinite(x) else None
+
+
+def _decode(raw: bytes, dtype: str) -> Any:
+    """Elements of one block; BF16 (no numpy dtype) becomes the float32 whose top 16 bits
+    it is, exactly."""
+    import numpy as np
+
+    if dtype == "BF16":
+        u = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+        return u.view(np.float32)
+    return np.frombuffer(raw, dtype=NUMERIC_DTYPES[dtype])
+
+
+def _stream(a: TensorRef, b: TensorRef, block: int, numeric: bool
+            ) -> tuple[int, str, str, dict[str, Any]]:
+    """Read both tensors block by block: (differing bytes, xxh128 a, xxh128 b, numeric
+    figures or {}). Memory stays at a few blocks whatever the tensor size."""
     import numpy as np
     import xxhash
 
+    len_a, len_b = a.info.nbytes, b.info.nbytes
+    width = DTYPE_BITS[a.info.dtype] // 8 if numeric else 1
+    # Whole elements per block, so that no element is split between two reads.
+    block = max(width, block - block % width)
     ha, hb = xxhash.xxh3_128(), xxhash.xxh3_128()
     diff = abs(len_a - len_b)
+    stats = _Stats() if numeric else None
     pos = 0
     while pos < max(len_a, len_b):
         na, nb = max(0, min(block, len_a - pos)), max(0, min(block, len_b - pos))
-        a = _read_exact(read_a, off_a + pos, na, "a tensor") if na else b""
-        b = _read_exact(read_b, off_b + pos, nb, "a tensor") if nb else b""
-        ha.update(a)
-        hb.update(b)
+        ra = _read_exact(a.read, a.info.offset + pos, na, "a tensor") if na else b""
+        rb = _read_exact(b.read, b.info.offset + pos, nb, "a tensor") if nb else b""
+        ha.update(ra)
+        hb.update(rb)
         common = min(na, nb)
         if common:
-            va = np.frombuffer(a, dtype=np.uint8, count=common)
-            vb = np.frombuffer(b, dtype=np.uint8, count=common)
+            va = np.frombuffer(ra, dtype=np.uint8, count=common)
+            vb = np.frombuffer(rb, dtype=np.uint8, count=common)
             diff += int(np.count_nonzero(va != vb))
+        if stats is not None and na:
+            # BF16 elements arrive widened to float32: compare their 4-byte bits.
+            bits = "<u4" if a.info.dtype == "BF16" else _BITS[width]
+            stats.update(_decode(ra, a.info.dtype), _decode(rb, b.info.dtype), bits)
         pos += block
-    return diff, ha.hexdigest(), hb.hexdigest()
+    figures = stats.fields(math.prod(a.info.shape)) if stats is not None else {}
+    return diff, ha.hexdigest(), hb.hexdigest(), figures
+
+
+def diff_tensor_sets(
+    a: Mapping[str, TensorRef],
+    b: Mapping[str, TensorRef],
+    *,
+    same: RefsEqualFn | None = None,
+    block_size: int = BLOCK_SIZE,
+    metadata_changed: bool = False,
+) -> TensorDiff:
+    """Which tensors were added, removed, changed or kept from set A (old) to set B (new),
+    matched by name: the tensors of one file, or of all the shards of a sharded model.
+
+    A tensor present in both is ``changed`` when its dtype or shape differ or the XXH3-128
+    of its bytes differs; both sides are read in ``block_size`` blocks (memory stays at a
+    few blocks whatever the model size) and :attr:`TensorChange.bytes_changed` and the
+    numeric figures are computed in the same pass. If ``same`` returns True for a pair,
+    the tensor is ``unchanged`` without being read (e.g. the store knows both ranges map
+    to the same chunks).
+    """
+    if block_size <= 0:
+        raise ValueError("block_size must be positive")
+    out = TensorDiff(metadata_changed=metadata_changed)
+    for name in sorted(a.keys() | b.keys()):
+        ra, rb = a.get(name), b.get(name)
+        if ra is None:
+            assert rb is not None
+            t = rb.info
+            out.added.append(TensorChange(name, "added", new_dtype=t.dtype, new_shape=t.shape,
+                                          new_nbytes=t.nbytes, new_file=rb.file))
+            continue
+        if rb is None:
+            t = ra.info
+            out.removed.append(TensorChange(name, "removed", old_dtype=t.dtype,
+                                            old_shape=t.shape, old_nbytes=t.nbytes,
+                                            old_file=ra.file))
+            continue
+        ia, ib = ra.info, rb.info
+        base: dict[str, Any] = dict(
+            name=name, old_dtype=ia.dtype, new_dtype=ib.dtype, old_shape=ia.shape,
+            new_shape=ib.shape, old_nbytes=ia.nbytes, new_nbytes=ib.nbytes,
+            old_file=ra.file, new_file=rb.file,
+        )
+        same_layout = ia.dtype == ib.dtype and ia.shape == ib.shape
+        if same_layout and same is not None and same(ra, rb):
+            out.unchanged.append(TensorChange(status="unchanged", **base))
+            continue
+        numeric = same_layout and ia.dtype in NUMERIC_DTYPES
+        n, da, db, figures = _stream(ra, rb, block_size, numeric)
+        if same_layout and da == db:
+            out.unchanged.append(TensorChange(status="unchanged", bytes_changed=0,
+                                              old_xxh128=da, new_xxh128=db, **base))
+        else:
+            out.changed.append(TensorChange(status="changed", bytes_changed=n, old_xxh128=da,
+                                            new_xxh128=db, **base, **figures))
+    return out
 
 
 def diff_tensors(
@@ -339,69 +583,29 @@ def diff_tensors(
     ranges_equal: RangesEqualFn | None = None,
     block_size: int = BLOCK_SIZE,
 ) -> TensorDiff:
-    """Which tensors were added, removed, changed or kept from file A (old) to file B (new).
+    """:func:`diff_tensor_sets` for two single files. ``ranges_equal(offset_a, offset_b,
+    length)`` may prove a tensor unchanged without reading it."""
+    same: RefsEqualFn | None = None
+    if ranges_equal is not None:
+        eq = ranges_equal
 
-    A tensor present in both is ``changed`` when its dtype or shape differ or
-    the XXH3-128 of its bytes differs; the bytes are read in ``block_size``
-    blocks from both sides (memory stays at two blocks whatever the model size)
-    and :attr:`TensorChange.bytes_changed` is counted in the same pass. If
-    ``ranges_equal`` is given and returns True for a tensor's two byte ranges,
-    the tensor is ``unchanged`` without being read (e.g. the store knows both
-    ranges map to the same chunks).
-    """
-    if block_size <= 0:
-        raise ValueError("block_size must be positive")
-    ta, tb = header_a.tensors, header_b.tensors
-    out = TensorDiff(metadata_changed=header_a.metadata != header_b.metadata)
-    for name in sorted(ta.keys() | tb.keys()):
-        a, b = ta.get(name), tb.get(name)
-        if a is None:
-            assert b is not None
-            out.added.append(
-                TensorChange(
-                    name, "added", new_dtype=b.dtype, new_shape=b.shape, new_nbytes=b.nbytes
-                )
-            )
-            continue
-        if b is None:
-            out.removed.append(
-                TensorChange(
-                    name, "removed", old_dtype=a.dtype, old_shape=a.shape, old_nbytes=a.nbytes
-                )
-            )
-            continue
-        base = dict(
-            name=name,
-            old_dtype=a.dtype,
-            new_dtype=b.dtype,
-            old_shape=a.shape,
-            new_shape=b.shape,
-            old_nbytes=a.nbytes,
-            new_nbytes=b.nbytes,
-        )
-        same_layout = a.dtype == b.dtype and a.shape == b.shape
-        if same_layout and ranges_equal is not None and ranges_equal(a.offset, b.offset, a.nbytes):
-            out.unchanged.append(TensorChange(status="unchanged", **base))
-            continue
-        n, da, db = _compare_bytes(
-            read_a, a.offset, a.nbytes, read_b, b.offset, b.nbytes, block_size
-        )
-        if same_layout and da == db:
-            out.unchanged.append(
-                TensorChange(
-                    status="unchanged", bytes_changed=0, old_xxh128=da, new_xxh128=db, **base
-                )
-            )
-        else:
-            out.changed.append(
-                TensorChange(
-                    status="changed", bytes_changed=n, old_xxh128=da, new_xxh128=db, **base
-                )
-            )
-    return out
+        def same(x: TensorRef, y: TensorRef) -> bool | None:
+            return eq(x.info.offset, y.info.offset, x.info.nbytes)
+
+    return diff_tensor_sets(
+        {n: TensorRef(t, read_a) for n, t in header_a.tensors.items()},
+        {n: TensorRef(t, read_b) for n, t in header_b.tensors.items()},
+        same=same, block_size=block_size,
+        metadata_changed=header_a.metadata != header_b.metadata,
+    )
 
 
 # -- rendering ------------------------------------------------------------------------
+
+#: Changed tensors listed one by one (largest relative change first); the rest are counted.
+MAX_LISTED = 20
+#: From this many tensors on, reports add a per-layer summary (a 7B model has ~300).
+LAYER_SUMMARY_AT = 200
 
 
 def _layout(dtype: str | None, shape: tuple[int, ...] | None) -> str:
@@ -427,18 +631,75 @@ def _bytes(n: int | None) -> str:
     return str(n)
 
 
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def _cos(x: float | None) -> str:
+    # Cosines of fine-tuned weights sit at 0.9999...: four significant digits would say 1.
+    return "-" if x is None else f"{x:.6f}"
+
+
+def _share(x: float | None) -> str:
+    if x is None:
+        return "-"
+    pct = x * 100
+    return f"{pct:.3g}%" if pct < 99.95 or pct == 100 else "99.9%"
+
+
+def _figures(c: TensorChange) -> str:
+    """``5 of 1024 elements (0.488%), rel_l2 0.0123, max|Δ| 1, mean|Δ| 0.00488, cos 0.9999``"""
+    if c.changed_elements is None:
+        return ""
+    text = (f"{c.changed_elements} of {c.elements} elements ({_share(c.changed_share)}), "
+            f"rel_l2 {_num(c.rel_l2)}, max|Δ| {_num(c.max_abs)}, mean|Δ| {_num(c.mean_abs)}, "
+            f"cos {_cos(c.cosine)}")
+    if c.nonfinite:
+        text += f", {c.nonfinite} NaN/inf left out"
+    return text
+
+
+def _where(c: TensorChange) -> str:
+    if c.old_file and c.new_file and c.old_file != c.new_file:
+        return f"  [{c.old_file} -> {c.new_file}]"
+    f = c.new_file or c.old_file
+    return f"  [{f}]" if f else ""
+
+
 def render_text(d: TensorDiff) -> str:
-    """Plain-text tensor report: one line per added/removed/changed tensor, then a summary."""
+    """Plain-text tensor report: changed tensors by relative change (largest first) with
+    their numeric figures, added and removed tensors, a per-layer summary for large
+    models, then the totals."""
     lines = []
-    for c in d.added:
-        lines.append(f"  + {c.name}  {_layout(c.new_dtype, c.new_shape)}  {_bytes(c.new_nbytes)}")
-    for c in d.removed:
-        lines.append(f"  - {c.name}  {_layout(c.old_dtype, c.old_shape)}  {_bytes(c.old_nbytes)}")
-    for c in d.changed:
+    for c in d.added[:MAX_LISTED]:
+        lines.append(f"  + {c.name}  {_layout(c.new_dtype, c.new_shape)}  "
+                     f"{_bytes(c.new_nbytes)}{_where(c)}")
+    if len(d.added) > MAX_LISTED:
+        lines.append(f"  ... and {len(d.added) - MAX_LISTED} more added")
+    for c in d.removed[:MAX_LISTED]:
+        lines.append(f"  - {c.name}  {_layout(c.old_dtype, c.old_shape)}  "
+                     f"{_bytes(c.old_nbytes)}{_where(c)}")
+    if len(d.removed) > MAX_LISTED:
+        lines.append(f"  ... and {len(d.removed) - MAX_LISTED} more removed")
+    top = d.top_changed()
+    for c in top[:MAX_LISTED]:
+        figures = _figures(c)
         lines.append(
             f"  ~ {c.name}  {_change_layout(c)}  "
             f"{_bytes(c.bytes_changed)} of {_bytes(c.new_nbytes)} changed"
+            + (f"; {figures}" if figures else "") + _where(c)
         )
+    if len(top) > MAX_LISTED:
+        lines.append(f"  ... and {len(top) - MAX_LISTED} more changed (see --json)")
+    if d.tensor_count >= LAYER_SUMMARY_AT:
+        layers = d.layers()
+        lines.append(f"layers changed: {len(layers)}")
+        for s in layers[:MAX_LISTED]:
+            lines.append(f"  {s.layer}: {s.changed} of {s.tensors} tensors, rel_l2 "
+                         f"{_num(s.rel_l2)}, max|Δ| {_num(s.max_abs)}, "
+                         f"{s.changed_elements} of {s.elements} elements changed")
+        if len(layers) > MAX_LISTED:
+            lines.append(f"  ... and {len(layers) - MAX_LISTED} more layers")
     lines.append(
         f"tensors: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, "
         f"{len(d.unchanged)} unchanged; {_bytes(d.bytes_changed)} changed"
@@ -447,31 +708,65 @@ def render_text(d: TensorDiff) -> str:
     return "\n".join(lines)
 
 
+def _md_name(name: str) -> str:
+    # A backtick or pipe in a contributor's tensor name must not break the table.
+    safe = name.replace("|", "\\|").replace("`", "'")
+    return f"`{safe}`"
+
+
 def render_markdown(d: TensorDiff) -> str:
-    """Markdown table of added/removed/changed tensors (unchanged ones are only counted)."""
+    """Markdown for a pull request: the changed tensors with their numeric figures (largest
+    relative change first), a per-layer table for large models, then added and removed
+    tensors (unchanged ones are only counted)."""
     out = [
         f"**Tensors:** {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, "
         f"{len(d.unchanged)} unchanged ({_bytes(d.bytes_changed)} changed)"
         + (" · `__metadata__` changed" if d.metadata_changed else ""),
         "",
     ]
-    rows = d.added + d.removed + d.changed
+    top = d.top_changed()
+    if top:
+        out += ["| Tensor | Change | dtype / shape | Elements changed | rel. L2 | max abs Δ | "
+                "mean abs Δ | cosine |", "|---|---|---|---:|---:|---:|---:|---:|"]
+        for c in top[:MAX_LISTED]:
+            elems = "-" if c.changed_elements is None else \
+                f"{c.changed_elements} of {c.elements} ({_share(c.changed_share)})"
+            out.append(f"| {_md_name(c.name)} | changed | {_change_layout(c)} | {elems} | "
+                       f"{_num(c.rel_l2)} | {_num(c.max_abs)} | {_num(c.mean_abs)} | "
+                       f"{_cos(c.cosine)} |")
+        if len(top) > MAX_LISTED:
+            out.append(f"| … and {len(top) - MAX_LISTED} more | | | | | | | |")
+        out.append("")
+    if d.tensor_count >= LAYER_SUMMARY_AT:
+        layers = d.layers()
+        out += [f"**Layers changed:** {len(layers)}", "",
+                "| Layer | Tensors changed | Elements changed | rel. L2 | max abs Δ |",
+                "|---|---:|---:|---:|---:|"]
+        for s in layers[:MAX_LISTED]:
+            out.append(f"| {_md_name(s.layer)} | {s.changed} of {s.tensors} | "
+                       f"{s.changed_elements} of {s.elements} | {_num(s.rel_l2)} | "
+                       f"{_num(s.max_abs)} |")
+        if len(layers) > MAX_LISTED:
+            out.append(f"| … and {len(layers) - MAX_LISTED} more | | | | |")
+        out.append("")
+    rows = d.added[:MAX_LISTED] + d.removed[:MAX_LISTED]
     if rows:
-        out += ["| Tensor | Change | dtype / shape | Bytes changed |", "|---|---|---|---:|"]
-        for c in sorted(rows, key=lambda c: c.name):
-            size = {
-                "added": _bytes(c.new_nbytes),
-                "removed": _bytes(c.old_nbytes),
-            }.get(c.status, f"{_bytes(c.bytes_changed)} of {_bytes(c.new_nbytes)}")
-            name = c.name.replace("|", "\\|")
-            out.append(f"| `{name}` | {c.status} | {_change_layout(c)} | {size} |")
+        out += ["| Tensor | Change | dtype / shape | Size |", "|---|---|---|---:|"]
+        for c in rows:
+            size = _bytes(c.new_nbytes if c.status == "added" else c.old_nbytes)
+            out.append(f"| {_md_name(c.name)} | {c.status} | {_change_layout(c)} | {size} |")
+        more = len(d.added) + len(d.removed) - len(rows)
+        if more > 0:
+            out.append(f"| … and {more} more | | | |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
 def to_dict(d: TensorDiff) -> dict[str, Any]:
-    """A JSON-able dict (shapes as lists), plus ``bytes_changed`` and ``has_changes`` totals."""
+    """A JSON-able dict (shapes as lists), plus ``bytes_changed`` and ``has_changes`` totals,
+    and ``layers``: the per-layer summary of the layers with changes."""
     out = json.loads(json.dumps(asdict(d)))  # tuples -> lists, as JSON will show them
     out["bytes_changed"] = d.bytes_changed
     out["has_changes"] = d.has_changes
+    out["layers"] = [asdict(s) for s in d.layers()]
     return out

@@ -74,6 +74,7 @@ class TableDiff:
     order_changed: bool = False
     old_format: str | None = None
     new_format: str | None = None
+    rows: Any = None  # rowdiff.RowDiff when the rows were compared
 
     @property
     def row_delta(self) -> int:
@@ -178,7 +179,7 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def diff_tables(a: TableInfo, b: TableInfo) -> TableDiff:
+def diff_tables(a: TableInfo, b: TableInfo, rows: Any = None) -> TableDiff:
     """Columns added, removed and retyped, column order, and row counts from ``a`` (old) to ``b``.
 
     Columns are matched by name. ``order_changed`` is set when the columns
@@ -196,6 +197,7 @@ def diff_tables(a: TableInfo, b: TableInfo) -> TableDiff:
         order_changed=common_a != common_b,
         old_format=a.format,
         new_format=b.format,
+        rows=rows,
     )
 
 
@@ -213,7 +215,72 @@ def render_text(d: TableDiff) -> str:
         lines.append("  column order changed")
     if not d.schema_changed:
         lines.append("schema unchanged")
+    if d.rows is not None:
+        lines += _rows_text(d.rows)
     return "\n".join(lines)
+
+
+def _matched_by(r: Any) -> str:
+    return f"key {', '.join(r.key)}" if r.key else "content (no key: an edited row is one " \
+        "removed and one added)"
+
+
+def _rows_text(r: Any) -> list[str]:
+    lines = [f"rows by {_matched_by(r)}: {r.added} added, {r.removed} removed, "
+             f"{r.changed} changed, {r.unchanged} unchanged"]
+    if r.changed_columns:
+        cols = ", ".join(f"{c} ({n})" for c, n in sorted(r.changed_columns.items(),
+                                                         key=lambda x: (-x[1], x[0])))
+        lines.append(f"  changed columns{' (estimated)' if r.estimated else ''}: {cols}")
+    for side, n in (("old", r.old_duplicate_keys), ("new", r.new_duplicate_keys)):
+        if n:
+            lines.append(f"  {n} rows of the {side} version repeat a key; the first of each "
+                         "was compared")
+    for ex in r.examples_changed:
+        key = ", ".join(f"{k}={_val(v)}" for k, v in ex["key"].items())
+        changes = ", ".join(f"{c}: {_val(o)} -> {_val(n)}" for c, (o, n) in
+                            ex["changes"].items())
+        lines.append(f"  ~ {key}: {changes}")
+    for sign, rows in (("+", r.examples_added), ("-", r.examples_removed)):
+        for row in rows:
+            lines.append(f"  {sign} " + ", ".join(f"{k}={_val(v)}" for k, v in row.items()))
+    return lines
+
+
+def _val(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    text = str(v)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _md_val(v: Any) -> str:
+    return f"`{_val(v).replace('|', chr(92) + '|').replace('`', chr(39))}`"
+
+
+def _rows_markdown(r: Any) -> list[str]:
+    out = [f"**Rows** (matched by {_matched_by(r)}): {r.added} added, {r.removed} removed, "
+           f"{r.changed} changed, {r.unchanged} unchanged", ""]
+    if r.changed_columns:
+        out += ["| Column | Rows changed |", "|---|---:|"]
+        for c, n in sorted(r.changed_columns.items(), key=lambda x: (-x[1], x[0])):
+            out.append(f"| {_md_val(c)} | {'~' if r.estimated else ''}{n} |")
+        out.append("")
+    if r.examples_changed:
+        out += ["| Key | Column | Old | New |", "|---|---|---|---|"]
+        for ex in r.examples_changed:
+            key = ", ".join(f"{k}={_val(v)}" for k, v in ex["key"].items())
+            for c, (o, n) in ex["changes"].items():
+                out.append(f"| {_md_val(key)} | {_md_val(c)} | {_md_val(o)} | {_md_val(n)} |")
+        out.append("")
+    for what, rows in (("Added", r.examples_added), ("Removed", r.examples_removed)):
+        if rows:
+            out.append(f"{what} rows (examples): " + "; ".join(
+                _md_val(", ".join(f"{k}={_val(v)}" for k, v in row.items())) for row in rows))
+            out.append("")
+    return out
 
 
 def render_markdown(d: TableDiff) -> str:
@@ -233,6 +300,8 @@ def render_markdown(d: TableDiff) -> str:
         out += ["_Column order changed._", ""]
     if not d.schema_changed:
         out += ["_Schema unchanged._", ""]
+    if d.rows is not None:
+        out += _rows_markdown(d.rows)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -241,6 +310,7 @@ def to_dict(d: TableDiff) -> dict[str, Any]:
     out = asdict(d)
     out["columns_added"] = [list(c) for c in d.columns_added]
     out["columns_removed"] = [list(c) for c in d.columns_removed]
+    out["rows"] = d.rows.to_dict() if d.rows is not None else None
     out["row_delta"] = d.row_delta
     out["schema_changed"] = d.schema_changed
     return out

@@ -18,6 +18,8 @@ from ..reporting import SILENT, Reporter
 from ..store.local import LocalStore
 from ..store.objects import ObjectType
 from ..tree import TreeEntry, decode_tree
+from ..versioning.tabular import TableError
+from .gate import TableKeys
 
 MAX_DETAILED_FILES = 10  # table diffs inside one folder, to bound the work per report
 
@@ -231,13 +233,17 @@ def tensor_diff(store: LocalStore, old: Pointer, new: Pointer,
 
 
 def table_diff(store: LocalStore, old_name: str, old_digest: bytes, old_size: int,
-               new_name: str, new_digest: bytes, new_size: int) -> Any:
-    """TableDiff (schema and rows) of two Parquet/CSV versions, or None."""
+               new_name: str, new_digest: bytes, new_size: int, *,
+               rows: RowOptions | None = None, display: str = "") -> Any:
+    """TableDiff (schema and row counts, and with ``rows`` the row-level difference) of two
+    Parquet/CSV versions, or None when the cache lacks one or the files are no tables."""
+    from ..versioning.rowdiff import row_diff
     from ..versioning.tabular import detect_format, diff_tables, table_info
 
     if store.locate(old_digest) is None or store.locate(new_digest) is None:
         return None
     infos = []
+    readers = []
     for name, digest, size in ((old_name, old_digest, old_size), (new_name, new_digest,
                                                                  new_size)):
         reader = ContentReader(store, digest, size)
@@ -245,9 +251,31 @@ def table_diff(store: LocalStore, old_name: str, old_digest: bytes, old_size: in
         if fmt is None:
             return None
         with reader.open() as f:
-            infos.append(table_info(f, fmt, delimiter="\t" if name.lower().endswith(".tsv")
-                                    else None))
-    return diff_tables(infos[0], infos[1])
+            infos.append(table_info(f, fmt, delimiter=_delimiter(name)))
+        readers.append(reader)
+    row = None
+    if rows is not None:
+        key = rows.keys.for_path(display) if rows.keys is not None else None
+        ra, rb = readers
+        try:
+            row = row_diff(ra.open, infos[0].format, rb.open, infos[1].format, key=key,
+                           delimiter_old=_delimiter(old_name) or ",",
+                           delimiter_new=_delimiter(new_name) or ",", tmpdir=rows.tmpdir,
+                           size_hint=max(old_size, new_size))
+        except TableError as exc:
+            if key is None:
+                raise
+            # A key that does not fit this table must not hide its rows: compare by content.
+            rows.notes.append(f"{display}: {exc}; rows compared by content instead")
+            row = row_diff(ra.open, infos[0].format, rb.open, infos[1].format, key=None,
+                           delimiter_old=_delimiter(old_name) or ",",
+                           delimiter_new=_delimiter(new_name) or ",", tmpdir=rows.tmpdir,
+                           size_hint=max(old_size, new_size))
+    return diff_tables(infos[0], infos[1], row)
+
+
+def _delimiter(name: str) -> str | None:
+    return "\t" if name.lower().endswith(".tsv") else None
 
 
 def is_table(name: str) -> bool:
@@ -256,26 +284,158 @@ def is_table(name: str) -> bool:
     return detect_format(name) is not None
 
 
+@dataclass
+class RowOptions:
+    """How tables are compared row by row: key columns per table, where partition files go
+    (large tables), and where problems are noted."""
+
+    keys: TableKeys | None = None
+    tmpdir: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Details:
+    """What the cache tells about the formats inside two versions."""
+
+    tensors: Any = None  # TensorDiff of a safetensors file
+    table: Any = None  # TableDiff of a Parquet/CSV file
+    tables: dict[str, Any] = field(default_factory=dict)  # per table file in a folder
+    tensor_files: dict[str, Any] = field(default_factory=dict)  # per model in a folder
+
+
+INDEX_SUFFIX = ".safetensors.index.json"
+MAX_INDEX_BYTES = 64 << 20  # a weight map of a million tensors; anything larger is hostile
+
+
+def _models(store: LocalStore, entries: list[TreeEntry], notes: list[str], display: str
+            ) -> dict[str, dict[str, TreeEntry]]:
+    """The models of a folder: {model name: {file: entry}}. A sharded model is named after
+    its index (``model.safetensors`` for ``model.safetensors.index.json``) and holds the
+    shards its weight map names; every other safetensors file is a model of its own."""
+    import json
+    import posixpath
+
+    files = {e.path: e for e in entries if e.digest is not None}
+    out: dict[str, dict[str, TreeEntry]] = {}
+    claimed: set[str] = set()
+    for path, e in sorted(files.items()):
+        if not path.endswith(INDEX_SUFFIX) or e.size > MAX_INDEX_BYTES:
+            continue
+        assert e.digest is not None
+        if store.locate(e.digest) is None:
+            continue
+        try:
+            raw = ContentReader(store, e.digest, e.size).read_at(0, e.size)
+            weight_map = json.loads(raw.decode("utf-8")).get("weight_map")
+            shards = sorted(set(weight_map.values()))
+        except (ValueError, AttributeError, TypeError, CasError):
+            notes.append(f"{display}/{path}: not a readable weight map; its shards are "
+                         "compared one by one")
+            continue
+        folder = posixpath.dirname(path)
+        members = {}
+        for shard in shards:
+            full = posixpath.normpath(posixpath.join(folder, str(shard)))
+            if full in files and is_safetensors(full):
+                members[full] = files[full]
+        if members:
+            out[path[:-len(".index.json")]] = members
+            claimed |= set(members)
+    for path, e in files.items():
+        if is_safetensors(path) and path not in claimed:
+            out[path] = {path: e}
+    return out
+
+
+def _tensor_refs(store: LocalStore, members: dict[str, TreeEntry],
+                 readers: dict[str, ContentReader]) -> dict[str, Any] | None:
+    """{tensor name: TensorRef} over all files of one model; None if the cache lacks one."""
+    from ..versioning.safetensors_diff import SafetensorsError, TensorRef, parse_header
+
+    refs: dict[str, Any] = {}
+    for path, e in sorted(members.items()):
+        assert e.digest is not None
+        if store.locate(e.digest) is None:
+            return None
+        reader = ContentReader(store, e.digest, e.size)
+        readers[path] = reader
+        header = parse_header(reader.read_at, e.size)
+        for name, info in header.tensors.items():
+            if name in refs:
+                raise SafetensorsError(f"tensor {name!r} is in both {refs[name].file} and "
+                                       f"{path}")
+            refs[name] = TensorRef(info, reader.read_at, path)
+    return refs
+
+
+def folder_tensor_diffs(store: LocalStore, old: Pointer, new: Pointer, notes: list[str],
+                        display: str, reporter: Reporter = SILENT) -> dict[str, Any]:
+    """{model name: TensorDiff} for the safetensors models of two folder versions that
+    changed, tensors matched by name across shards; models the cache cannot read are
+    left out with a note."""
+    from ..versioning.safetensors_diff import SafetensorsError, diff_tensor_sets
+
+    ta, tb = tree_entries(store, old.digest), tree_entries(store, new.digest)
+    if ta is None or tb is None:
+        return {}
+    ma, mb = _models(store, ta, notes, display), _models(store, tb, notes, display)
+    index_a = {e.path: e.digest for e in ta}
+    index_b = {e.path: e.digest for e in tb}
+    out: dict[str, Any] = {}
+    for model in sorted(ma.keys() | mb.keys()):
+        fa, fb = ma.get(model, {}), mb.get(model, {})
+        same = ({p: e.digest for p, e in fa.items()} == {p: e.digest for p, e in fb.items()}
+                and index_a.get(model + ".index.json") == index_b.get(model + ".index.json"))
+        if same:
+            continue
+        readers_a: dict[str, ContentReader] = {}
+        readers_b: dict[str, ContentReader] = {}
+        try:
+            refs_a = _tensor_refs(store, fa, readers_a)
+            refs_b = _tensor_refs(store, fb, readers_b)
+            if refs_a is None or refs_b is None:
+                notes.append(f"{display}/{model}: the cache lacks a shard; tensors not "
+                             "compared")
+                continue
+            total = sum(r.info.nbytes for n, r in refs_b.items() if n in refs_a)
+
+            def equal(x: Any, y: Any, ra: dict[str, ContentReader] = readers_a,
+                      rb: dict[str, ContentReader] = readers_b) -> bool | None:
+                return same_chunks(ra[x.file], rb[y.file], x.info.offset, y.info.offset,
+                                   x.info.nbytes)
+
+            with reporter.progress(f"comparing tensors of {display}/{model}", total):
+                out[model] = diff_tensor_sets(refs_a, refs_b, same=equal)
+        except (SafetensorsError, CasError) as exc:
+            notes.append(f"{display}/{model}: cannot compare tensors ({exc})")
+    return out
+
+
 def format_details(store: LocalStore, old: Pointer, new: Pointer, files: FileChanges | None,
-                   notes: list[str], display: str, reporter: Reporter = SILENT
-                   ) -> tuple[Any, Any, dict[str, Any]]:
-    """(tensor diff, table diff, {file in folder: table diff}) for two versions; problems
-    reading a format become notes, never failures of the whole report."""
+                   notes: list[str], display: str, reporter: Reporter = SILENT,
+                   rows: RowOptions | None = None) -> Details:
+    """Tensors, tables and the models and tables inside folders of two versions; problems
+    reading a format become notes, never failures of the whole report. With ``rows``,
+    tables are compared row by row (which reads them whole, streaming)."""
     from ..versioning.safetensors_diff import SafetensorsError
     from ..versioning.tabular import TableError
 
-    tensors = table = None
-    inner: dict[str, Any] = {}
+    out = Details()
+    if rows is not None:
+        rows.notes = notes
     try:
-        tensors = tensor_diff(store, old, new, reporter)
+        out.tensors = tensor_diff(store, old, new, reporter)
     except (SafetensorsError, CasError) as exc:
         notes.append(f"{display}: cannot compare tensors ({exc})")
     if old.kind == "file" and new.kind == "file" and is_table(new.path):
         try:
-            table = table_diff(store, old.path, old.digest, old.size, new.path, new.digest,
-                               new.size)
+            out.table = table_diff(store, old.path, old.digest, old.size, new.path,
+                                   new.digest, new.size, rows=rows, display=display)
         except (TableError, CasError) as exc:
             notes.append(f"{display}: cannot compare tables ({exc})")
+    if old.kind == "dir" and new.kind == "dir":
+        out.tensor_files = folder_tensor_diffs(store, old, new, notes, display, reporter)
     if old.kind == "dir" and new.kind == "dir" and files is not None and files.modified:
         ta, tb = tree_entries(store, old.digest), tree_entries(store, new.digest)
         if ta is not None and tb is not None:
@@ -284,10 +444,11 @@ def format_details(store: LocalStore, old: Pointer, new: Pointer, files: FileCha
                 a, b = ea[name], eb[name]
                 assert a.digest is not None and b.digest is not None
                 try:
-                    d = table_diff(store, name, a.digest, a.size, name, b.digest, b.size)
+                    d = table_diff(store, name, a.digest, a.size, name, b.digest, b.size,
+                                   rows=rows, display=f"{display}/{name}")
                 except (TableError, CasError) as exc:
                     notes.append(f"{display}/{name}: cannot compare tables ({exc})")
                     continue
                 if d is not None:
-                    inner[name] = d
-    return tensors, table, inner
+                    out.tables[name] = d
+    return out

@@ -15,6 +15,7 @@ from ..versioning import safetensors_diff, tabular
 if TYPE_CHECKING:
     from ..ops.compare import CompareResult
     from ..ops.diff import DiffEntry, DiffResult
+    from ..versioning.review import Regression
     from .content import ChunkSharing, FileChanges
 
 #: Hidden marker that lets a CI job find and update its own earlier comment.
@@ -73,9 +74,45 @@ def _indent(text: str, by: str = "  ") -> list[str]:
 
 # -- compare --------------------------------------------------------------------------
 
+def regression_lines(regressions: list[Regression]) -> list[str]:
+    """One line per broken review rule (the gate's output in a CI log)."""
+    return [f"regression: {g.line()}" for g in regressions]
+
+
+def _regressions_md(regressions: list[Regression], rules: bool) -> list[str]:
+    """The block a reviewer must not miss: above the summary, never folded."""
+    if not regressions:
+        return ["**Regressions:** none (review rules in `.cas/config.yaml` pass)", ""] \
+            if rules else []
+    out = [f"#### ❌ Regressions: {len(regressions)} review rule(s) broken", "",
+           "| Artifact | Metric | Old | New | Allowed |", "|---|---|---:|---:|---|"]
+    for g in regressions:
+        new = "missing" if g.new is None else metacmp.fmt_value(g.new)
+        out.append(f"| {_code(g.artifact)} | {_code(g.metric)} | "
+                   f"{metacmp.fmt_value(g.old)} | {new} | {g.allowed} |")
+    return out + [""]
+
+
+def _tensor_files_text(prefix: str, files: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, t in files.items():
+        lines.append(f"tensors {prefix}/{name}:")
+        lines += _indent(safetensors_diff.render_text(t))
+    return lines
+
+
+def _tensor_files_md(prefix: str, files: dict[str, Any]) -> list[str]:
+    out = []
+    for name, t in files.items():
+        out += [_code(f"{prefix}/{name}"), ""]
+        out += safetensors_diff.render_markdown(t).rstrip().splitlines() + [""]
+    return out
+
+
 def compare_text(r: CompareResult) -> str:
     lines = [f"{r.old.label} -> {r.new.label}"]
     lines += metacmp.render_text(r.meta).splitlines()
+    lines += ["  " + line for line in regression_lines(r.regressions)]
     if r.same_content:
         lines.append("content: identical")
     else:
@@ -101,6 +138,7 @@ def compare_text(r: CompareResult) -> str:
     for name, t in r.tables.items():
         lines.append(f"table {r.new.path}/{name}:")
         lines += _indent(tabular.render_text(t))
+    lines += _tensor_files_text(r.new.path, r.tensor_files)
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)
 
@@ -118,6 +156,7 @@ def _lineage_detail(d: dict[str, Any]) -> str:
 
 def compare_markdown(r: CompareResult) -> str:
     out = [f"### {_code(r.old.label)} → {_code(r.new.label)}", ""]
+    out += _regressions_md(r.regressions, r.rules)
     out += metacmp.render_markdown(r.meta).rstrip().splitlines()
     out.append("")
     if r.same_content:
@@ -147,6 +186,7 @@ def compare_markdown(r: CompareResult) -> str:
     for name, t in r.tables.items():
         out += [_code(f"{r.new.path}/{name}"), ""]
         out += tabular.render_markdown(t).rstrip().splitlines() + [""]
+    out += _tensor_files_md(r.new.path, r.tensor_files)
     out += [f"> {n}" for n in r.notes]
     return "\n".join(out).rstrip() + "\n"
 
@@ -200,6 +240,8 @@ def diff_text(r: DiffResult) -> str:
         for name, t in e.tables.items():
             lines.append(f"  table {e.path}/{name}:")
             lines += _indent(tabular.render_text(t), "    ")
+        lines += _indent("\n".join(_tensor_files_text(e.path, e.tensor_files)))
+    lines += regression_lines(r.regressions)
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)
 
@@ -214,6 +256,7 @@ def diff_markdown(r: DiffResult) -> str:
     if not r.entries:
         out += [f"No tracked data changed ({r.unchanged} artifacts unchanged).", ""]
         return "\n".join(out)
+    out += _regressions_md(r.regressions, r.rules)
     out += ["| Artifact | Change | Size | New bytes | Version |",
             "|---|---|---:|---:|---|"]
     for e in r.entries:
@@ -245,6 +288,7 @@ def diff_markdown(r: DiffResult) -> str:
         for name, t in e.tables.items():
             body += [_code(f"{e.path}/{name}"), ""]
             body += tabular.render_markdown(t).rstrip().splitlines() + [""]
+        body += _tensor_files_md(e.path, e.tensor_files)
         if body:
             name = _code(e.path + ("/" if e.kind == "dir" else ""))
             out += [f"<details><summary>{name}: {e.status}</summary>",
