@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import random
 import signal
@@ -183,7 +184,53 @@ def _gc(repo: Path, runs: int, figures: object, seed: int) -> None:
     assert workspace_data(repo, TRACKED) == expected
 
 
-CAMPAIGNS = {"add": _add, "checkout": _checkout, "status": _status, "gc": _gc}
+def _remote_is_consistent(repo: Path) -> None:
+    res = run_cas(repo, "fsck", "--remote", "--json", check=False)
+    assert "Traceback" not in res.stderr, res.stderr
+    report = json.loads(res.stdout)
+    assert res.returncode == 0 and not report["damaged"], report
+    for w in report["warnings"]:
+        assert any(k in w for k in ("not indexed", "temporary", "condemned")), w
+
+
+def _push(repo: Path, runs: int, figures: object, seed: int) -> None:
+    run_cas(repo, "remote", "add", "origin", str(repo.parent / "remote"), "--default")
+
+    def prepare(i: int) -> None:
+        make_data(repo, i + 2)  # new data each round: every push has packs to send
+        run_cas(repo, "add", *TRACKED)
+
+    run_campaign(repo, ("push",), prepare, runs, seed, figures)
+    _remote_is_consistent(repo)
+    run_cas(repo, "push")  # a re-run finishes the job
+    expected = workspace_data(repo, TRACKED)
+    subprocess.run(["rm", "-rf", str(repo / "model.bin"), str(repo / "data"),
+                    str(repo / ".cas" / "cache" / "packs"),
+                    str(repo / ".cas" / "cache" / "index")], check=True)
+    run_cas(repo, "pull")
+    assert workspace_data(repo, TRACKED) == expected
+
+
+def _pull(repo: Path, runs: int, figures: object, seed: int) -> None:
+    run_cas(repo, "remote", "add", "origin", str(repo.parent / "remote"), "--default")
+    make_data(repo, 1)
+    run_cas(repo, "add", *TRACKED)
+    run_cas(repo, "push")
+    expected = workspace_data(repo, TRACKED)
+
+    def prepare(i: int) -> None:
+        cache = repo / ".cas" / "cache"
+        subprocess.run(["rm", "-rf", str(repo / "model.bin"), str(repo / "data"),
+                        str(cache / "packs"), str(cache / "index"), str(cache / "roots")],
+                       check=True)
+
+    run_campaign(repo, ("pull",), prepare, runs, seed, figures)
+    run_cas(repo, "pull")
+    assert workspace_data(repo, TRACKED) == expected
+
+
+CAMPAIGNS = {"add": _add, "checkout": _checkout, "status": _status, "gc": _gc,
+             "push": _push, "pull": _pull}
 
 
 @pytest.mark.parametrize("command", list(CAMPAIGNS))
