@@ -148,6 +148,7 @@ def _run() -> None:
         pull_cmd,
         push_cmd,
         remote_cmd,
+        report_cmd,
         status_cmd,
         version_cmd,
     )

@@ -4,8 +4,36 @@ from __future__ import annotations
 
 import typer
 
+from ..errors import UsageError
 from .app import app
 from .output import detail, open_repo, print_json, say
+
+
+def _alias(path: str, alias: str | None, unalias: str | None, to: str | None,
+           json_out: bool, recording: bool) -> None:
+    if alias is not None and unalias is not None:
+        raise UsageError("give either --alias or --unalias, not both")
+    if recording:
+        raise UsageError("--alias and --unalias work on committed versions: record and "
+                         "commit the version first, then set the alias on its own")
+    if unalias is not None and to is not None:
+        raise UsageError("--to goes with --alias, not --unalias")
+    from ..ops.version import alias as set_alias
+
+    with open_repo() as repo:
+        res = set_alias(repo, path, alias or unalias or "", to=to, remove=unalias is not None)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    assert res.commit is not None
+    if res.removed:
+        say(f"removed alias: {res.tag} (was {res.commit[:10]})")
+        say(f"To share it: git push origin :refs/tags/{res.tag}")
+        return
+    state = "alias" if res.changed else "alias unchanged"
+    say(f"{state}: {res.tag} -> {res.version} ({res.commit[:10]})")
+    if res.changed:
+        say(f"To share it: git push --force origin refs/tags/{res.tag}")
 
 
 @app.command()
@@ -30,9 +58,25 @@ def version(
                                       help="semantic, calendar, sequential or githash "
                                       "(recorded for this artifact)."),
     tag: bool = typer.Option(False, "--tag", help="Tag the committed version as PATH@VERSION."),
+    alias: str | None = typer.Option(None, "--alias", metavar="NAME",
+                                     help="Point alias NAME (e.g. production) at the committed "
+                                     "version, or at --to VERSION: a Git tag PATH@NAME."),
+    unalias: str | None = typer.Option(None, "--unalias", metavar="NAME",
+                                       help="Remove alias NAME."),
+    to: str | None = typer.Option(None, "--to", metavar="VERSION",
+                                  help="With --alias: the version (or alias, or Git "
+                                  "revision) it points at."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Record a model version (params, metrics, data lineage, environment) in its pointer."""
+    """Record a model version (params, metrics, data lineage, environment) in its pointer;
+    tag it; point an alias at it."""
+    if alias is not None or unalias is not None:
+        _alias(path, alias, unalias, to, json_out, any([
+            bump, set_version, params_files, params, metrics_files, metrics, data, env,
+            message, scheme, tag]))
+        return
+    if to is not None:
+        raise UsageError("--to goes with --alias NAME")
     with open_repo() as repo:
         res = repo.version(path, bump=bump, set_version=set_version, params_files=params_files,
                            params=params, metrics_files=metrics_files, metrics=metrics,

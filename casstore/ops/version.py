@@ -31,8 +31,14 @@ from ..versioning.metadata import (
 )
 from ..versioning.schemes import InvalidVersionError, Scheme, get_scheme
 from ..versions.conflicts import split_conflict
-from ..versions.history import PointerState, has_commits, pointer_history
-from ..versions.refs import pointer_rel_for
+from ..versions.history import (
+    PointerState,
+    cat_files,
+    has_commits,
+    parse_blob,
+    pointer_history,
+)
+from ..versions.refs import aliases_of, pointer_rel_for
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -53,6 +59,9 @@ class VersionResult:
     meta: dict[str, Any] = field(default_factory=dict)
     tag: str | None = None
     resolved_conflict: bool = False
+    alias: str | None = None  # the alias set or removed
+    removed: bool = False  # --unalias
+    commit: str | None = None  # where the tag or alias points
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +79,9 @@ class LogEntry:
     pointer: str  # the pointer's path at that commit (renames are followed)
     metrics: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # lineage: data pointer -> digest
+    aliases: list[str] = field(default_factory=list)  # e.g. production, pointing here
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -371,9 +383,90 @@ def log(repo: Repo, path: str, *, rev: str = "HEAD") -> list[LogEntry]:
         newest = last[key]
         metrics = newest.meta.get("metrics")
         msg = newest.meta.get("message")
+        params, data = newest.meta.get("params"), newest.meta.get("data")
         out.append(LogEntry(version=st.version, commit=st.commit, date=st.date,
                             digest=st.pointer.digest.hex(), size=st.pointer.size,
                             pointer=st.path, metrics=metrics if isinstance(metrics, dict)
-                            else {}, message=None if msg is None else str(msg)))
+                            else {}, message=None if msg is None else str(msg),
+                            params=params if isinstance(params, dict) else {},
+                            data=data if isinstance(data, dict) else {}))
+    _attach_aliases(repo, rel, out)
     return out
+
+
+def _attach_aliases(repo: Repo, rel: str, entries: list[LogEntry]) -> None:
+    """Name each alias (``PATH@production``) on the entry whose content and version its
+    commit recorded; version tags (``PATH@1.2.0``) are not aliases and are left out."""
+    tags = aliases_of(repo.root, rel[:-len(SUFFIX)])
+    versions = {e.version for e in entries if e.version}
+    names = {n: c for n, c in tags.items() if n not in versions}
+    if not names:
+        return
+    blobs = cat_files(repo.root, [f"{c}:{rel}" for c in names.values()])
+    for name, commit in sorted(names.items()):
+        data = blobs.get(f"{commit}:{rel}")
+        if data is None:
+            continue
+        try:
+            ptr = parse_blob(data, f"{rel} at {name}")
+        except PointerError:
+            continue
+        v = (ptr.meta or {}).get("version")
+        for e in entries:
+            if e.digest == ptr.digest.hex() and e.version == (None if v is None else str(v)):
+                e.aliases.append(name)
+                break
+
+
+# -- aliases --------------------------------------------------------------------------
+
+def alias(repo: Repo, path: str, name: str, *, to: str | None = None,
+          remove: bool = False) -> VersionResult:
+    """Point the alias ``name`` (a Git tag ``PATH@NAME``, moved with force) at a version:
+    ``to`` (a version, alias or Git revision of the artifact), else the committed version
+    in the working tree; or, with ``remove``, delete it."""
+    from ..versions.refs import alias_commit, alias_tag, resolve
+
+    rel = pointer_rel_for(repo, path)
+    data_rel = rel[:-len(SUFFIX)]
+    tag = alias_tag(data_rel, name)
+    if not name or name.strip() != name or "@" in name or \
+            subprocess.run(["git", "check-ref-format", f"refs/tags/{tag}"],
+                           capture_output=True, timeout=60).returncode != 0:
+        raise UsageError(f"{name!r} is not a usable alias name (letters, digits, '-', '_' "
+                         "and '.' work best)")
+    history = pointer_history(repo.root, rel, workspace=False)
+    if any(s.version is not None and s.version == name for s in history):
+        raise UsageError(f"{name} is a version of {data_rel}; an alias needs a name of its "
+                         "own, like production or staging")
+    current = alias_commit(repo.root, data_rel, name)
+    if remove:
+        if current is None:
+            raise CasError(f"{data_rel} has no alias {name}; see 'cas log {data_rel}'")
+        git(repo.root, "tag", "-d", tag)
+        return VersionResult(path=data_rel, pointer=rel, version="", previous=None,
+                             scheme="", changed=True, alias=name, removed=True,
+                             commit=current, tag=tag)
+    if to is not None:
+        st = resolve(repo, f"{data_rel}@{to}")
+        if st.commit is None:
+            raise CasError(f"{data_rel}@{to} is not committed; commit it, then set the alias")
+        commit = st.commit
+        ptr = st.pointer
+    else:
+        ptr = repo.load_pointer(repo.root / rel) if (repo.root / rel).is_file() else None
+        if ptr is None:
+            raise PathError(f"{data_rel} is not tracked (no {rel})")
+        if _uncommitted(repo.root, rel):
+            raise CasError(f"{rel} has uncommitted changes; commit it first, or name the "
+                           f"version: cas version {data_rel} --alias {name} --to VERSION")
+        commit = git(repo.root, "log", "-1", "--format=%H", "--", rel).decode().strip()
+    version_ = (ptr.meta or {}).get("version")
+    if version_ is None:
+        raise CasError(f"{data_rel} at {commit[:10]} records no version; run "
+                       f"'cas version {data_rel}' and commit it first")
+    git(repo.root, "tag", "-f", tag, commit)  # -f: an alias moves, unlike a version tag
+    return VersionResult(path=data_rel, pointer=rel, version=str(version_), previous=None,
+                         scheme="", changed=current != commit, alias=name, commit=commit,
+                         tag=tag, meta=dict(ptr.meta or {}))
 

@@ -69,6 +69,12 @@ def resolve(repo: Repo, spec: str) -> PointerState:
     for st in history:
         if st.version is not None and _same_version(st.version, label):
             return st
+    alias = alias_commit(repo.root, rel[:-len(SUFFIX)], label)
+    if alias is not None:
+        data = cat_files(repo.root, [f"{alias}:{rel}"]).get(f"{alias}:{rel}")
+        if data is not None:
+            return PointerState(rel, alias, _date(repo.root, alias),
+                                parse_blob(data, f"{rel} at {typed}@{label}"))
     if not has_commits(repo.root):
         raise CasError(f"{typed} has no version {label} (and the Git repository has no "
                        f"commits); see 'cas log {typed}'")
@@ -86,6 +92,35 @@ def resolve(repo: Repo, spec: str) -> PointerState:
         if st.commit and _is_ancestor(repo.root, st.commit, commit):
             return PointerState(st.path, commit, _date(repo.root, commit), st.pointer)
     raise CasError(f"{typed} did not exist at {label}; see 'cas log {typed}'")
+
+
+def alias_tag(data_rel: str, name: str) -> str:
+    """The Git tag of an alias (or a version tag): ``PATH@NAME``."""
+    return f"{data_rel}@{name}"
+
+
+def alias_commit(root: Path, data_rel: str, name: str) -> str | None:
+    """The commit the tag ``PATH@NAME`` points at, or None."""
+    if not has_commits(root):
+        return None
+    out = git(root, "rev-parse", "--verify", "--quiet",
+              f"refs/tags/{alias_tag(data_rel, name)}^{{commit}}", check=False)
+    return out.decode().strip() or None
+
+
+def aliases_of(root: Path, data_rel: str) -> dict[str, str]:
+    """{name: commit} of every tag ``PATH@NAME`` (aliases and version tags alike)."""
+    if not has_commits(root):
+        return {}
+    prefix = f"refs/tags/{data_rel}@"
+    raw = git(root, "for-each-ref", "--format=%(refname)%00%(*objectname)%00%(objectname)",
+              prefix + "*").decode("utf-8", "surrogateescape")
+    out = {}
+    for line in raw.splitlines():
+        ref, peeled, obj = line.split("\0")
+        if ref.startswith(prefix):
+            out[ref[len(prefix):]] = peeled or obj
+    return out
 
 
 def _date(root: Path, commit: str) -> str:
