@@ -49,6 +49,12 @@ def terminal_plot(title: str, labels: Sequence[str], values: Sequence[Any], *,
             for x in range(pc + 1, c):
                 y = round(pr + (r - pr) * (x - pc) / (c - pc))
                 rows[y][x] = "·"
+            # A steep segment covers more rows than columns: fill those rows too.
+            step = 1 if r > pr else -1
+            for y in range(pr + step, r, step):
+                x = round(pc + (c - pc) * (y - pr) / (r - pr))
+                if rows[y][x] == " ":
+                    rows[y][x] = "·"
         rows[r][c] = "●"
         prev = (r, c)
     left = max(len(_fmt(hi)), len(_fmt(lo)))

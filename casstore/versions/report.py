@@ -228,8 +228,10 @@ def diff_text(r: DiffResult) -> str:
         if e.meta:
             for m in e.meta.metrics:
                 if m.status != "unchanged":
+                    verdict = "" if m.improved is None else \
+                        " better" if m.improved else " worse"
                     lines.append(f"  metric {m.name}: {metacmp.fmt_value(m.old)} -> "
-                                 f"{metacmp.fmt_value(m.new)} {m.arrow}".rstrip())
+                                 f"{metacmp.fmt_value(m.new)} {m.arrow}{verdict}".rstrip())
             for p in e.meta.params:
                 lines.append(f"  param {p.name}: {metacmp.fmt_value(p.old)} -> "
                              f"{metacmp.fmt_value(p.new)}")
