@@ -207,3 +207,67 @@ def test_remote_gc_repacks_mostly_dead_packs(repo: Path, cas, tmp_path: Path) ->
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     run_cas(clone, "pull")
     assert (clone / "small.bin").read_bytes() == small
+
+
+def test_fsck_after_gc_calls_a_dead_recipe_garbage_and_a_live_one_damage(
+        repo: Path, cas, tmp_path: Path) -> None:
+    """gc deletes a dead pack of chunks but keeps the mostly-live pack holding a dead recipe
+    of them: fsck calls that recipe garbage (a warning), on the remote and in the cache. A
+    recipe something needs whose chunks are gone is still damage."""
+    import random
+
+    remote = tmp_path / "remote"
+    shared = random.Random(1).randbytes(300_000)
+    (repo / "g.bin").write_bytes(shared)
+    (repo / "f.bin").write_bytes(shared + random.Random(2).randbytes(100_000))
+    write_random(repo / "h.bin", 1_000_000, seed=3)
+    cas("remote", "add", "origin", str(remote), "--default")
+    cas("add", "g.bin")
+    cas("push")  # a pack of the shared chunks
+    cas("add", "f.bin", "h.bin")
+    cas("push")  # f's recipe and h, relying on the first pack for the shared chunks
+    for name in ("f.bin.cas", "g.bin.cas", "f.bin", "g.bin"):
+        (repo / name).unlink()
+    for _ in range(2):
+        cas("gc", "--remote", "origin", "--grace", "0", "--keep-pushed", "0")
+    for where in (("fsck", "--remote"), ("fsck",)):
+        if where == ("fsck",):
+            cas("gc")
+        res = json.loads(cas(*where, "--json").stdout)
+        assert res["ok"] and not res["damaged"], res
+        assert any("unused recipe" in w for w in res["warnings"]), res
+    # Damage where something needs it: h's chunks gone from under its live recipe.
+    for p in _packs(remote):
+        p.unlink()
+    bad = cas("fsck", "--remote", check=False)
+    assert bad.returncode == 1 and "missing" in bad.stderr
+
+
+def test_a_condemnation_executed_while_a_push_lists_them_is_skipped(
+        repo: Path, cas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collector deletes a condemnation record once executed; a push that listed it just
+    before reads nothing there, and goes on (the index shows what went)."""
+    from casstore.store import records
+
+    remote = tmp_path / "remote"
+    write_random(repo / "old.bin", 200_000, seed=21)
+    cas("add", "old.bin")
+    cas("remote", "add", "origin", str(remote), "--default")
+    cas("push")
+    (repo / "old.bin.cas").unlink()
+    cas("gc", "--remote", "origin", "--grace", "0", "--keep-pushed", "0")
+    assert list((remote / "records" / "condemned").glob("*.json"))
+    real = records.list_condemnations
+
+    def listing_then_executed(store: object) -> dict:
+        out = real(store)  # type: ignore[arg-type]
+        for n in out:
+            store.backend.delete(f"{records.CONDEMNED}/{n}.json")  # type: ignore[attr-defined]
+        return out
+
+    monkeypatch.setattr(records, "list_condemnations", listing_then_executed)
+    write_random(repo / "new.bin", 100_000, seed=22)
+    cas("add", "new.bin")
+    with Repo(repo) as r:
+        res = r.push()
+    assert res.objects_sent > 0 and not res.missing

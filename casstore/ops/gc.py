@@ -64,44 +64,55 @@ def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
 
 
 def _gc_cache(repo: Repo, dry_run: bool, select: dict) -> GcResult:
-    from ..repo import Repo as Clone
-
     store = repo.cache
-    considered: list[str] = []
-    gone: list[clones.Registration] = []
+    seen = CacheUsers()
+    with store.lock(shared=False):
+        # Roots are read under the exclusive lock: read before it, they would miss the
+        # pointers of an add that finishes while gc waits, and gc would delete its data.
+        res = collect(store, lambda: seen.roots(repo, select),
+                      Policy(grace=0.0, retention=0.0, immediate=True, dry_run=dry_run),
+                      reporter=repo.reporter)
+        res.clones = seen.considered
+        res.clones_dropped = [str(g.root) for g in seen.gone]
+        if not dry_run:
+            for g in seen.gone:
+                clones.forget(g)
+            root_markers.prune(store.root, store.has)
+        store.close()
+    return res
 
-    def live_roots() -> list[Root]:
+
+class CacheUsers:
+    """The clones using ``repo``'s cache, and the roots they keep live."""
+
+    def __init__(self) -> None:
+        self.considered: list[str] = []
+        self.gone: list[clones.Registration] = []
+
+    def roots(self, repo: Repo, select: dict) -> list[Root]:
+        """This clone's roots, plus those of every registered clone still using the cache
+        (the same revisions selected in each); registrations of clones that are gone, or
+        use another cache now, are set aside in ``gone``."""
+        from ..repo import Repo as Clone
+
+        store_root = repo.cache_root
         roots = _clone_roots(repo, select)
-        considered.append(str(repo.root))
-        for reg in clones.registered(store.root):
+        self.considered.append(str(repo.root))
+        for reg in clones.registered(store_root):
             if reg.root == repo.root:
                 continue
             try:
                 other = Clone(reg.root)
             except CasError:
-                gone.append(reg)  # the clone (or its .cas folder) no longer exists
+                self.gone.append(reg)  # the clone (or its .cas folder) no longer exists
                 continue
             with other:
-                if os.path.realpath(other.cache_root) != os.path.realpath(store.root):
-                    gone.append(reg)  # it points at another cache now
+                if os.path.realpath(other.cache_root) != os.path.realpath(store_root):
+                    self.gone.append(reg)  # it points at another cache now
                     continue
                 roots += _clone_roots(other, select)
-            considered.append(str(reg.root))
+            self.considered.append(str(reg.root))
         return roots
-
-    with store.lock(shared=False):
-        # Roots are read under the exclusive lock: read before it, they would miss the
-        # pointers of an add that finishes while gc waits, and gc would delete its data.
-        res = collect(store, live_roots, Policy(grace=0.0, retention=0.0, immediate=True,
-                                                dry_run=dry_run), reporter=repo.reporter)
-        res.clones = considered
-        res.clones_dropped = [str(g.root) for g in gone]
-        if not dry_run:
-            for g in gone:
-                clones.forget(g)
-            root_markers.prune(store.root, store.has)
-        store.close()
-    return res
 
 
 def _clone_roots(repo: Repo, select: dict) -> list[Root]:

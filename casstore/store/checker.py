@@ -11,28 +11,49 @@ records are read and validated; condemned packs are listed (gc deletes them late
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import numpy as np
 
 from ..errors import CasError
 from ..reporting import SILENT, Reporter
 from ..results import FsckResult
 from . import records
+from .collector import Snapshot
+from .graph import Root, expand
 from .index import Index
 from .objects import ObjectType
 from .packfile import decode_trailer, pack_name
 from .store import Store
-from .verify import object_problem
+from .verify import MISSING, object_problem
 
 COLS = ("type", "codec", "raw_length", "offset", "length")
 
 
 def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILENT,
-                fsck_command: str = "cas fsck") -> FsckResult:
-    """Read and verify every pack, index file and record of ``store``."""
+                fsck_command: str = "cas fsck",
+                live_roots: Callable[[], list[Root]] | None = None,
+                cache: Store | None = None) -> FsckResult:
+    """Read and verify every pack, index file and record of ``store``.
+
+    A recipe whose chunks are gone is damage when something needs it: ``live_roots`` (the
+    caller's pointers and refs) plus every root record of the store. An unused one is what
+    gc leaves when it deletes a dead pack of chunks but keeps the mostly-live pack holding
+    their dead recipe: garbage, reported as a warning. Without ``live_roots`` every such
+    recipe is damage.
+    """
     res = FsckResult(store=store.label)
     names, parts = store.load_index()
     res.index_files = len(names)
     index = Index.merge(parts)
+    live: set[bytes] | None = None
+    if live_roots is not None:
+        roots = list(live_roots())
+        for n, e in records.list_root_records(store).items():
+            with contextlib.suppress(CasError, FileNotFoundError):
+                roots += records.read_root_record(store, n, e.size).roots
+        live = expand(Snapshot(store, index, cache), roots)
     listed = store.list_packs()
     indexed = set(index.packs)
     for i, p in enumerate(index.packs):
@@ -56,18 +77,20 @@ def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILE
             have[k] = ids[k].tobytes() in unindexed
         return have
 
-    def one(name: str) -> tuple[str, list[str], np.ndarray | None]:
+    def one(name: str) -> tuple[str, list[str], int, np.ndarray | None]:
         size = listed[name].size
         blob = store.read_range(name, 0, size)
         return (name, *_check_pack(blob, name, index, name in indexed, present,
-                                   fsck_command))
+                                   fsck_command, live))
 
     total = sum(i.size for i in listed.values())
+    garbage = 0
     with reporter.progress(f"checking {store.label}", total) as bar:
-        for name, problems, entries in store.map(one, list(listed), window=4):
+        for name, problems, unused, entries in store.map(one, list(listed), window=4):
             res.packs_checked += 1
             res.bytes_checked += listed[name].size
             res.damaged.extend(problems)
+            garbage += unused
             if entries is not None:
                 res.objects_checked += len(entries)
                 if name not in indexed:
@@ -79,6 +102,10 @@ def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILE
                         res.warnings.append(f"pack {name}: not indexed (left by an interrupted "
                                             f"command); '{fsck_command} --repair' indexes it")
             bar.advance(listed[name].size)
+    if garbage:
+        res.warnings.append(f"{garbage} unused recipe(s) name chunks gc has already deleted "
+                            "(garbage no pointer, ref or push record needs; gc drops them "
+                            "when it repacks their pack)")
     _check_records(store, res, listed)
     leftovers = store.list_tmp()
     if leftovers:
@@ -111,12 +138,15 @@ def _check_records(store: Store, res: FsckResult, listed: dict[str, object]) -> 
 
 
 def _check_pack(blob: bytes, name: str, index: Index, is_indexed: bool,
-                present: object, fsck_command: str) -> tuple[list[str], np.ndarray | None]:
+                present: object, fsck_command: str, live: set[bytes] | None
+                ) -> tuple[list[str], int, np.ndarray | None]:
+    """(problems, unused recipes missing chunks, entries) of one pack."""
     problems: list[str] = []
+    unused = 0
     try:
         entries = decode_trailer(blob, len(blob))
     except CasError as exc:
-        return [f"pack {name}: {exc}"], None
+        return [f"pack {name}: {exc}"], 0, None
     if pack_name(entries) != name:
         problems.append(f"pack {name}: entry table does not match its name (corrupt)")
     if is_indexed:
@@ -135,10 +165,15 @@ def _check_pack(blob: bytes, name: str, index: Index, is_indexed: bool,
         otype = int(e["type"])
         raw = blob[int(e["offset"]):int(e["offset"]) + int(e["length"])]
         problem = object_problem(oid, otype, int(e["codec"]), int(e["raw_length"]), raw, have)
-        if problem is not None:
-            problems.append(f"{ObjectType(otype).name.lower()} {oid.hex()} in pack {name}: "
-                            f"{problem}")
-    return problems, entries
+        if problem is None:
+            continue
+        if otype == ObjectType.RECIPE and problem.endswith(MISSING) and live is not None \
+                and oid not in live:
+            unused += 1
+            continue
+        problems.append(f"{ObjectType(otype).name.lower()} {oid.hex()} in pack {name}: "
+                        f"{problem}")
+    return problems, unused, entries
 
 
 def _index_rows_problems(index: Index, name: str, entries: np.ndarray,

@@ -183,7 +183,16 @@ def read_condemnation(store: Store, name: str, size: int | None = None) -> Conde
 
 
 def read_condemnations(store: Store) -> list[Condemnation]:
-    return [read_condemnation(store, n, e.size) for n, e in list_condemnations(store).items()]
+    """Every condemnation record listed now. One that goes between the listing and its read
+    was executed by a collector, which deletes a record only after the packs it named and
+    their index rows: a reader that looks at the index next sees what went."""
+    out = []
+    for n, e in list_condemnations(store).items():
+        try:
+            out.append(read_condemnation(store, n, e.size))
+        except FileNotFoundError:
+            continue
+    return out
 
 
 def condemned_packs(store: Store) -> set[str]:

@@ -17,6 +17,9 @@ from .objects import ObjectType, decompress
 WIDEST = Limits()
 
 
+MISSING = "chunk(s) missing"
+
+
 def object_problem(oid: bytes, otype: int, codec: int, raw_length: int, raw: bytes,
                    present: Callable[[np.ndarray], np.ndarray],
                    missing_suffix: str = "", limits: Limits = WIDEST) -> str | None:
@@ -30,7 +33,7 @@ def object_problem(oid: bytes, otype: int, codec: int, raw_length: int, raw: byt
         if otype == ObjectType.RECIPE:
             have = present(np.ascontiguousarray(decode_recipe(data)["id"]))
             missing = int((~have).sum())
-            return f"{missing} chunk(s) missing{missing_suffix}" if missing else None
+            return f"{missing} {MISSING}{missing_suffix}" if missing else None
         if digest_bytes(data) != oid:
             return "hash mismatch (corrupt)"
         if otype == ObjectType.TREE:
