@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .hashing import digest_file
+from .ignore import IgnoreRules
 from .statcache import StatCache
 from .tree import TreeEntry, tree_digest
 from .workspace import ScannedFile, folder_fingerprint, scan_dir
@@ -28,12 +30,21 @@ def current_file_digest(repo: Repo, path: Path, st: os.stat_result | None = None
     return digest
 
 
+def scan_tracked(repo: Repo, path: Path, *, follow_symlinks: bool = False,
+                 warn: Callable[[str], None] | None = None
+                 ) -> tuple[list[ScannedFile], list[str]]:
+    """Scan a tracked folder the way 'cas add' reads it: ``.casignore`` applied, links
+    skipped unless the folder was added with --follow-symlinks."""
+    return scan_dir(path, repo.rel(path), rules=IgnoreRules.load(repo.root),
+                    follow_symlinks=follow_symlinks, warn=warn)
+
+
 def current_dir_entries(repo: Repo, path: Path,
-                        scan: tuple[list[ScannedFile], list[str]] | None = None
-                        ) -> list[TreeEntry]:
+                        scan: tuple[list[ScannedFile], list[str]] | None = None, *,
+                        follow_symlinks: bool = False) -> list[TreeEntry]:
     """Tree entries of a folder as it is now; only changed files are read."""
     shown = repo.rel(path)
-    files, empty_dirs = scan or scan_dir(path, shown)
+    files, empty_dirs = scan or scan_tracked(repo, path, follow_symlinks=follow_symlinks)
     known = repo.stat_cache.lookup_many(shown + "/")
     out: list[TreeEntry] = []
     for f in files:
@@ -52,10 +63,10 @@ def current_dir_entries(repo: Repo, path: Path,
 class DirNow:
     """A folder's tree digest now; its entries are computed only when asked for."""
 
-    def __init__(self, repo: Repo, path: Path) -> None:
+    def __init__(self, repo: Repo, path: Path, *, follow_symlinks: bool = False) -> None:
         self._repo, self._path = repo, path
         shown = repo.rel(path)
-        self._scan = scan_dir(path, shown)
+        self._scan = scan_tracked(repo, path, follow_symlinks=follow_symlinks)
         fingerprint = folder_fingerprint(*self._scan)
         # A folder whose files are all untouched since its digest was last computed costs
         # one scan and one stat-cache row.

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
 
 FILE_NAME = ".casignore"
+# What 'cas init' starts with: files that editors, notebooks and Python drop into data
+# folders and that nobody means to version (a stray .DS_Store used to change a folder's
+# digest and make 'cas status' report it modified).
+TEMPLATE = """\
+# Files casstore leaves out of tracked folders (gitignore syntax, relative to this folder).
+.DS_Store
+.ipynb_checkpoints/
+__pycache__/
+"""
 MAX_BYTES = 1 << 20  # a rules file, not data: refuse to read megabytes of it
 
 
@@ -47,6 +56,18 @@ class IgnoreRules:
         if self._spec is None:
             return False
         return bool(self._spec.match_file(rel + "/" if is_dir else rel))
+
+
+def write_template(root: Path) -> bool:
+    """Write the default ``.casignore`` unless the project already has one (its rules are
+    the user's); returns whether it was written."""
+    from .atomic import atomic_write_text
+
+    path = root / FILE_NAME
+    if path.exists():
+        return False
+    atomic_write_text(path, TEMPLATE)
+    return True
 
 
 @lru_cache(maxsize=4)

@@ -22,7 +22,12 @@ SUFFIX = ".cas"
 FORMAT_VERSION = 1
 MAX_POINTER_BYTES = 1 << 20
 KNOWN_ORDER = ("cas", "path", "kind", "size", "xxh128", "sha256", "chunks", "files",
-               "executable", "entries", "meta", "source")
+               "executable", "mode", "follow_symlinks", "entries", "meta", "source")
+# 'mode' records a file's permission class only when it is not the default one (readable
+# by all: 0644, or 0755 with 'executable'): a private file is 0600 (0700 executable).
+# Finer bits (group-writable, 0640) follow each machine's umask, as Git does, so that
+# teammates with different umasks write byte-identical pointers.
+PRIVATE_MODES = ("0600", "0700")
 MAX_SIZE = 1 << 62
 CONFLICT_MARKERS = ("<<<<<<<", ">>>>>>>")
 
@@ -44,6 +49,8 @@ class Pointer:
     files: int | None = None
     sha256: str | None = None
     executable: bool = False
+    mode: str | None = None  # "0600"/"0700" for a private file; None = the default class
+    follow_symlinks: bool = False  # dir: links inside were read as what they point to
     entries: list[dict[str, Any]] | None = None
     meta: dict[str, Any] | None = None
     source: dict[str, Any] | None = None
@@ -60,6 +67,10 @@ class Pointer:
             d["files"] = self.files
         if self.executable:
             d["executable"] = True
+        if self.kind == "file" and self.mode is not None:
+            d["mode"] = self.mode
+        if self.kind == "dir" and self.follow_symlinks:
+            d["follow_symlinks"] = True
         if self.entries is not None:
             d["entries"] = self.entries
         if self.meta:
@@ -212,10 +223,18 @@ def pointer_from_dict(data: dict[str, Any], name: str) -> Pointer:
     executable = data.get("executable", False)
     if not isinstance(executable, bool):
         raise PointerError(f"{name}: 'executable' must be true or false")
+    mode = data.get("mode")
+    if mode is not None and mode not in PRIVATE_MODES:
+        raise PointerError(f"{name}: 'mode' must be one of {', '.join(PRIVATE_MODES)} "
+                           "(quoted), or absent for the default permissions")
+    follow = data.get("follow_symlinks", False)
+    if not isinstance(follow, bool):
+        raise PointerError(f"{name}: 'follow_symlinks' must be true or false")
     extra = {k: v for k, v in data.items() if k not in KNOWN_ORDER}
     return Pointer(path=path, kind=kind, size=size, digest=digest,
                    chunks=_count(data, "chunks", name), files=_count(data, "files", name),
-                   sha256=sha, executable=executable, entries=entries, meta=meta,
+                   sha256=sha, executable=executable, mode=mode, follow_symlinks=follow,
+                   entries=entries, meta=meta,
                    source=source, extra=extra)
 
 

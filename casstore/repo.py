@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .chunker import Chunker
     from .ops.compare import CompareResult
     from .ops.diff import DiffResult
+    from .ops.remove import RemoveResult
     from .ops.version import LogEntry, VersionResult
     from .remote.results import FetchResult, PullResult, PushResult
     from .results import AddResult, CheckoutResult, FsckResult, GcResult, LsEntry, StatusEntry
@@ -102,6 +103,9 @@ class Repo:
                "versioning": {"scheme": "semantic"}}
         atomic_write_text(cas / "config.yaml", yaml.safe_dump(cfg, sort_keys=True))
         atomic_write_text(cas / ".gitignore", CAS_GITIGNORE)
+        from .ignore import write_template
+
+        write_template(root)
         return cls(root, reporter=reporter)
 
     # parts --------------------------------------------------------------------------
@@ -267,13 +271,44 @@ class Repo:
         atomic_write_bytes(gi, (text + line + "\n").encode("utf-8", "surrogateescape"),
                            work=self.work_tmp)
 
+    def remove_gitignore(self, data: Path) -> bool:
+        """Drop the line ``add_gitignore`` wrote for ``data``; other lines stay byte for byte.
+
+        Returns whether a line was removed. A .gitignore left empty is deleted, since
+        casstore created it (a user's own rules would still be in it).
+        """
+        gi = data.parent / ".gitignore"
+        if not gi.is_file():
+            return False
+        line = gitignore_line(data.name)
+        text = gi.read_bytes().decode("utf-8", "surrogateescape")
+        lines = text.splitlines(keepends=True)
+        kept = [ln for ln in lines if ln.rstrip("\r\n") != line]
+        if len(kept) == len(lines):
+            return False
+        if not "".join(kept).strip():
+            gi.unlink()
+        else:
+            atomic_write_bytes(gi, "".join(kept).encode("utf-8", "surrogateescape"),
+                               work=self.work_tmp)
+        return True
+
     # operations ---------------------------------------------------------------------
-    def add(self, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None
-            ) -> AddResult:
-        """Track files and folders: store their chunks and write their pointers."""
+    def add(self, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None,
+            follow_symlinks: bool = False) -> AddResult:
+        """Track files and folders: store their chunks and write their pointers (links
+        inside folders are skipped unless ``follow_symlinks``)."""
         from .ops.add import add
 
-        return add(self, paths, sha256=sha256)
+        return add(self, paths, sha256=sha256, follow_symlinks=follow_symlinks)
+
+    def remove(self, paths: Sequence[str | os.PathLike[str]], *, purge: bool = False,
+               force: bool = False) -> RemoveResult:
+        """Stop tracking: delete pointers and their .gitignore lines (and, with ``purge``,
+        the data)."""
+        from .ops.remove import remove
+
+        return remove(self, paths, purge=purge, force=force)
 
     def status(self, targets: Sequence[str | os.PathLike[str]] | None = None
                ) -> list[StatusEntry]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat as statmod
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,26 +54,44 @@ def check_name(name: str, shown: str) -> None:
     check_name(name.encode("ascii", "replace").decode(), shown)
 
 
-def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
-    """Regular files and empty folders below ``root``; symlinks and specials are refused.
+def scan_dir(root: Path, display: str, *, rules: IgnoreRules | None = None,
+             follow_symlinks: bool = False,
+             warn: Callable[[str], None] | None = None) -> tuple[list[ScannedFile], list[str]]:
+    """Regular files and empty folders below ``root`` (``display`` is its root-relative
+    path, which ``.casignore`` patterns in ``rules`` are matched against).
 
-    Links are refused rather than followed: following one could pull data from outside the
-    repository into the store, and restoring one could write outside the target folder.
-    The walk keeps its own stack: any depth the file system allows (thousands of nested
-    folders) is scanned, where recursion stopped at Python's limit. Every entry is data:
-    casstore's own temp files never live in the working tree (see ``casstore.atomic``), so
-    nothing is skipped by its name.
+    Symbolic links are skipped (``warn`` is told once per link) rather than followed:
+    following one could pull data from outside the repository into the store, and
+    restoring one could write outside the target folder; failing the whole add over one
+    stray link (a notebook's shortcut, a venv's python) helped nobody. With
+    ``follow_symlinks`` a link is read as what it points to (a file's content, a folder's
+    files), each real folder once, so a link cycle ends. Devices, sockets and pipes are
+    refused. The walk keeps its own stack: any depth the file system allows (thousands of
+    nested folders) is scanned, where recursion stopped at Python's limit. casstore's own
+    temp files never live in the working tree (see ``casstore.atomic``), so only
+    ``.casignore`` skips entries by name.
     """
     files: list[ScannedFile] = []
     empty_dirs: list[str] = []
+    use_rules = rules if rules else None
+    seen_dirs: set[tuple[int, int]] = set()
 
     def listing(d: str | Path, rel: str) -> list[os.DirEntry[str]]:
         try:
-            return sorted(os.scandir(d), key=lambda e: e.name)
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
         except PermissionError:
             raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
                 from None
+        if use_rules is None:
+            return entries
+        base = f"{display}/{rel}/" if rel else f"{display}/"
+        return [e for e in entries
+                if not use_rules.matches(base + e.name,
+                                         is_dir=e.is_dir(follow_symlinks=follow_symlinks))]
 
+    if follow_symlinks:
+        st0 = os.stat(root)
+        seen_dirs.add((st0.st_dev, st0.st_ino))
     # Depth-first in name order, the order recursion gave (folder fingerprints depend on it).
     stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
     first = listing(root, "")
@@ -96,8 +114,32 @@ def scan_dir(root: Path, display: str) -> tuple[list[ScannedFile], list[str]]:
                 empty_dirs.append(r)
             stack.append((r, iter(inner)))
         elif e.is_symlink():
-            raise PathError(f"{display}/{r} is a symbolic link; casstore tracks regular "
-                            "files only: replace the link with the file or remove it")
+            if not follow_symlinks:
+                if warn is not None:
+                    warn(f"skipped {display}/{r}: a symbolic link (add with "
+                         "--follow-symlinks to store what it points to)")
+                continue
+            try:
+                st = os.stat(e.path)
+            except OSError:
+                if warn is not None:
+                    warn(f"skipped {display}/{r}: a symbolic link to nothing")
+                continue
+            if statmod.S_ISREG(st.st_mode):
+                files.append(ScannedFile(r, e.path, st))
+            elif statmod.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in seen_dirs:
+                    if warn is not None:
+                        warn(f"skipped {display}/{r}: a link back to a folder already read")
+                    continue
+                seen_dirs.add((st.st_dev, st.st_ino))
+                inner = listing(e.path, r)
+                if not inner:
+                    empty_dirs.append(r)
+                stack.append((r, iter(inner)))
+            else:
+                raise PathError(f"{display}/{r} links to something that is not a regular "
+                                "file or folder; remove it from the tracked folder")
         else:
             raise PathError(f"{display}/{r} is not a regular file (device, socket or "
                             "pipe); remove it from the tracked folder")

@@ -209,13 +209,16 @@ def test_adding_inside_tracked_folder_is_refused(repo: Path, cas) -> None:
     assert r.stderr.count("\n") == 1 and "inside tracked folder d" in r.stderr
 
 
-def test_symlink_inside_tracked_folder_is_refused(repo: Path, cas) -> None:
+def test_symlink_inside_tracked_folder_is_skipped(repo: Path, cas) -> None:
+    # Skipped with a warning, never followed by default: the link's target (outside the
+    # repository here) must not enter the store.
     (repo / "d").mkdir()
     (repo / "d" / "f").write_text("x")
     (repo / "d" / "link").symlink_to("/etc/passwd")
-    r = cas("add", "d", check=False)
-    assert r.returncode == 1 and "symbolic link" in r.stderr
+    r = cas("add", "d")
+    assert "warning: skipped d/link: a symbolic link" in r.stderr
     assert "Traceback" not in r.stderr
+    assert "files: 1" in (repo / "d.cas").read_text()
 
 
 def test_paths_outside_repo_and_usage_errors(repo: Path, cas, tmp_path: Path) -> None:

@@ -14,4 +14,5 @@ def init(force: bool = typer.Option(False, "--force", help="Rewrite an existing 
     """Make the current folder a casstore repository (creates .cas/)."""
     repo = Repo.init(".", force=force)
     say(f"Initialized casstore repository in {repo.cas_dir}")
-    say("Commit .cas/config.yaml and .cas/.gitignore; track data with 'cas add PATH'.")
+    say("Commit .cas/config.yaml, .cas/.gitignore and .casignore; track data with "
+        "'cas add PATH'.")

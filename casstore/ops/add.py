@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..digests import scan_tracked
 from ..errors import CasError, PathError, PointerError
 from ..files import CodecChooser, StoredFile, chunk_list, hash_file, store_file
 from ..lock import store_lock
@@ -19,7 +20,7 @@ from ..store import roots
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
 from ..tree import TreeEntry, check_rel_path, tree_digest
-from ..workspace import check_name, find_pointers, folder_fingerprint, scan_dir
+from ..workspace import check_name, find_pointers, folder_fingerprint
 
 if TYPE_CHECKING:
     from ..chunker import Chunker
@@ -133,8 +134,8 @@ def _write_pointer(repo: Repo, ptr_path: Path, new: Pointer, old: Pointer | None
     return True
 
 
-def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None
-        ) -> AddResult:
+def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None,
+        follow_symlinks: bool = False) -> AddResult:
     if not paths:
         raise PathError("nothing to add; name files or folders, e.g. 'cas add data/'")
     targets = [_check_target(repo, p) for p in paths]
@@ -150,7 +151,10 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
             for p in targets:
                 before = writer.bytes_written
                 if p.is_dir():
-                    ptr = _add_dir(repo, p, writer, chunker, compression, want_sha)
+                    # A folder once added with --follow-symlinks keeps being read that way,
+                    # so a plain re-add does not silently drop the linked content.
+                    follow = follow_symlinks or _followed_before(repo, pointer_path_for(p))
+                    ptr = _add_dir(repo, p, writer, chunker, compression, want_sha, follow)
                 else:
                     ptr = _add_file(repo, p, writer, chunker, compression, want_sha)
                 stored.append((p, ptr, writer.bytes_written - before))
@@ -187,13 +191,25 @@ def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compres
                   sha256=sha)
     if st.st_mode & statmod.S_IXUSR:
         ptr.executable = True
+    if not st.st_mode & 0o077:
+        # Nobody but the owner may read it (a key, a private dataset): checkout restores
+        # it so on every clone instead of widening it to the umask's default.
+        ptr.mode = "0700" if ptr.executable else "0600"
     return ptr
 
 
+def _followed_before(repo: Repo, ptr_path: Path) -> bool:
+    try:
+        return ptr_path.is_file() and repo.load_pointer(ptr_path).follow_symlinks
+    except CasError:
+        return False  # a broken pointer is replaced; _previous reports conflicts
+
+
 def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: CodecChooser,
-             want_sha: bool) -> Pointer:
+             want_sha: bool, follow_symlinks: bool = False) -> Pointer:
     shown = repo.rel(p)
-    files, empty_dirs = scan_dir(p, shown)
+    files, empty_dirs = scan_tracked(repo, p, follow_symlinks=follow_symlinks,
+                                     warn=lambda m: repo.reporter.note(f"warning: {m}"))
     fingerprint = folder_fingerprint(files, empty_dirs)
     for rel in [f.rel for f in files] + empty_dirs:
         # scan_dir already refused names trees cannot hold (newlines, backslashes,
@@ -221,7 +237,8 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compress
     # The fingerprint holds the stats of the scan; a file changed after the scan no longer
     # matches it, so 'status' may trust this digest for as long as the fingerprint matches.
     repo.stat_cache.record_folder(shown, fingerprint, tid)
-    ptr = Pointer(path=p.name, kind="dir", size=total, digest=tid, files=len(files))
+    ptr = Pointer(path=p.name, kind="dir", size=total, digest=tid, files=len(files),
+                  follow_symlinks=follow_symlinks)
     if len(entries) <= INLINE_ENTRIES:
         ptr.entries = [{"path": e.path, "size": e.size, "xxh128": e.digest.hex()}
                        if e.digest else {"path": e.path + "/"}

@@ -48,7 +48,7 @@ class _Sha256Writer:
 
 def write_file(repo: Repo, dest: Path, digest: bytes, size: int, *, executable: bool,
                sha256: str | None = None, advance: object = None, fresh: bool = False,
-               key: str | None = None) -> None:
+               key: str | None = None, private: bool = False) -> None:
     """Rebuild one file at ``dest`` atomically, verified against digest (and sha256).
 
     ``fresh`` says the caller knows ``dest`` is absent and its folder exists, which saves
@@ -66,7 +66,10 @@ def write_file(repo: Repo, dest: Path, digest: bytes, size: int, *, executable: 
             raise CorruptObjectError(
                 f"{repo.rel(dest)}: content does not match the pointer's sha256; the pointer "
                 "or the cache has been tampered with")
-        if executable:
+        if private:
+            # Set before the rename: the content is never visible with wider permissions.
+            os.chmod(tmp, 0o700 if executable else 0o600)
+        elif executable:
             os.chmod(tmp, 0o777 & ~_umask())
         if not fresh and dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)  # a file or link is swapped atomically by os.replace
@@ -142,7 +145,7 @@ def _checkout_file(repo: Repo, ptr: Pointer, data: Path, force: bool,
     elif data.is_file():
         cur = current_file_digest(repo, data)
         if cur == ptr.digest:
-            _fix_mode(data, ptr.executable)
+            _fix_mode(data, ptr.executable, private=ptr.mode is not None)
             res.unchanged.append(shown)
             return
         if not _safe_to_replace(repo, cur, force):
@@ -155,17 +158,22 @@ def _checkout_file(repo: Repo, ptr: Pointer, data: Path, force: bool,
         return
     with repo.reporter.progress(f"checking out {shown}", ptr.size) as bar:
         write_file(repo, data, ptr.digest, ptr.size, executable=ptr.executable,
-                   sha256=ptr.sha256, advance=bar.advance)
+                   sha256=ptr.sha256, advance=bar.advance, private=ptr.mode is not None)
     res.restored.append(shown)
     res.bytes_written += ptr.size
 
 
-def _fix_mode(path: Path, executable: bool) -> None:
-    mode = path.stat().st_mode
+def _fix_mode(path: Path, executable: bool, *, private: bool = False) -> None:
+    mode = old = path.stat().st_mode
     if executable and not mode & 0o100:
-        os.chmod(path, mode | (0o111 & ~_umask()))
+        mode |= 0o111 & ~_umask()
     elif not executable and mode & 0o111:
-        os.chmod(path, mode & ~0o111)
+        mode &= ~0o111
+    if private:
+        # Only ever narrowed: a file the owner made private locally is not widened.
+        mode &= ~0o077
+    if mode != old:
+        os.chmod(path, mode)
 
 
 class _HashSink:
@@ -215,7 +223,8 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
                               "it away or use --force")
             return
         data.unlink()
-    cur = {e.path: e for e in current_dir_entries(repo, data)} if data.is_dir() else {}
+    cur = {e.path: e for e in current_dir_entries(
+        repo, data, follow_symlinks=ptr.follow_symlinks)} if data.is_dir() else {}
     want = {e.path: e for e in tree}
     if ptr.sha256 and cur != want:
         # Verified before anything is written or removed, so a refused folder stays as it was.

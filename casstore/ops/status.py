@@ -33,7 +33,7 @@ def status(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
                         or current_file_digest(repo, data) != ptr.digest:
                     entry.states.append("modified")
             else:
-                _dir_status(repo, data, ptr.digest, entry)
+                _dir_status(repo, data, ptr.digest, entry, ptr.follow_symlinks)
             if not repo.in_cache(ptr.digest):
                 entry.states.append("not in cache")
             out.append(entry)
@@ -42,14 +42,15 @@ def status(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
     return out
 
 
-def _dir_status(repo: Repo, data: os.PathLike[str], digest: bytes, entry: StatusEntry) -> None:
+def _dir_status(repo: Repo, data: os.PathLike[str], digest: bytes, entry: StatusEntry,
+                follow_symlinks: bool = False) -> None:
     from pathlib import Path
 
     path = Path(data)
     if not path.is_dir() or path.is_symlink():
         entry.states.append("modified")
         return
-    dir_now = DirNow(repo, path)
+    dir_now = DirNow(repo, path, follow_symlinks=follow_symlinks)
     if dir_now.digest == digest:
         return
     entry.states.append("modified")
