@@ -86,8 +86,16 @@ class Config:
     def unset(self, dotted: str, *, local: bool = False) -> bool:
         cur = self.file_data(local)
         parts = dotted.split(".")
+        path = [cur]
         for part in parts[:-1]:
             cur = cur.get(part)
             if not isinstance(cur, dict):
                 return False
-        return cur.pop(parts[-1], None) is not None
+            path.append(cur)
+        if cur.pop(parts[-1], None) is None:
+            return False
+        # Drop sections left empty, so the committed file shows no `cache: {}` residue.
+        for parent, part in zip(reversed(path[:-1]), reversed(parts[:-1]), strict=True):
+            if parent.get(part) == {}:
+                del parent[part]
+        return True

@@ -12,3 +12,8 @@ def human_bytes(n: float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``plural(1, "file")`` -> ``1 file``; ``plural(2, "file")`` -> ``2 files``."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"

@@ -52,7 +52,7 @@ def test_gate_fails_on_a_drop_of_004_and_reports_it_above_the_summary(repo: Path
     assert "accuracy: 0.93 -> 0.89  ↓ -0.04 (-4.30%) worse" in res.stdout
 
     md = cas("diff", "HEAD~1", "HEAD", "--format", "markdown", check=False).stdout
-    block = md.index("#### ❌ Regressions: 1 review rule(s) broken")
+    block = md.index("#### ❌ Regressions: 1 review rule broken")
     assert block < md.index("| Artifact | Change |")  # above the summary table
     assert "<details>" not in md[:md.index("| Artifact | Change |")]  # never folded
     assert "| <code>model.bin</code> | <code>accuracy</code> | 0.93 | 0.89 | max_drop 0.005 |" \
@@ -86,7 +86,7 @@ def test_relative_threshold_default_rule_and_missing_metric(repo: Path, cas) -> 
     assert "model.bin: f1 0.7 -> 0.69 (dropped by 0.01; allowed: max_drop 0)" in errs
     assert "model.bin: accuracy 0.9 -> - (missing in the new version; allowed: max_drop " \
         "0.01)" in errs
-    assert "cas: 3 review rule(s) broken" in errs
+    assert "cas: 3 review rules broken" in errs
 
 
 @pytest.mark.parametrize("rules, message", [
@@ -112,11 +112,12 @@ def test_without_rules_the_gate_passes_and_says_so(repo: Path, cas) -> None:
 
 
 def test_pr_workflow_runs_the_gate() -> None:
-    wf = yaml.safe_load((Path(__file__).parent.parent / ".github" / "workflows" /
-                         "pr-diff.yml").read_text())
-    steps = wf["jobs"]["cas-diff"]["steps"]
-    text = yaml.safe_dump(steps)
-    assert "--fail-on-regression" in text
+    root = Path(__file__).parent.parent
+    wf = yaml.safe_load((root / ".github" / "workflows" / "pr-diff.yml").read_text())
+    assert any(s.get("uses") == "./" for s in wf["jobs"]["cas-diff"]["steps"])
+    # The workflow runs casstore's action (action.yml), whose diff step runs the gate.
+    steps = yaml.safe_load((root / "action.yml").read_text())["runs"]["steps"]
+    assert "--fail-on-regression" in (root / ".github" / "action" / "diff.sh").read_text()
     # The comment is posted before the check fails, so the reviewer sees why.
     names = [s.get("name", "") for s in steps]
     assert names.index("Fail the check on a metric regression") > \

@@ -195,7 +195,7 @@ def test_compare_reports_metric_param_lineage_and_env_deltas(repo: Path, cas) ->
 
     text = cas("compare", "model.bin@1.2.0", "model.bin@1.3.0").stdout
     assert "accuracy: 0.9 -> 0.93  ↑ +0.03 (+3.33%) better" in text
-    assert "data.cas: changed (1 files added, 0 removed, 0 modified" in text
+    assert "data.cas: changed (1 file added, 0 removed, 0 modified" in text
     md = cas("compare", "model.bin@1.2.0", "model.bin@1.3.0", "--format", "markdown").stdout
     assert "| accuracy | 0.9 | 0.93 | +0.03 | +3.33% | ↑ ✅ |" in md
     # Git revisions name versions too.

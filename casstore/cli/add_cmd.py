@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from .app import app
-from .output import detail, human_bytes, open_repo, print_json, say
+from .output import detail, human_bytes, open_repo, plural, print_json, say
 
 
 @app.command()
@@ -13,17 +15,31 @@ def add(
     paths: list[str] = typer.Argument(..., help="Files or folders to track."),
     sha256: bool | None = typer.Option(None, "--sha256/--no-sha256",
                                        help="Also record SHA-256 (for untrusted contributors)."),
+    follow_symlinks: bool = typer.Option(
+        False, "--follow-symlinks",
+        help="Store what symbolic links inside folders point to (default: skip them)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Store files and folders in the cache and write their .cas pointer files."""
+    from pathlib import Path
+
+    from ..pointer import SUFFIX, pointer_path_for
+
     with open_repo() as repo:
-        res = repo.add(paths, sha256=sha256)
+        # Which pointers existed before, so that a first add says "added", not "updated".
+        # (A path given as its pointer, model.pth.cas, names that pointer itself.)
+        before = {os.path.abspath(p if p.endswith(SUFFIX) else pointer_path_for(Path(p)))
+                  for p in paths}
+        before = {p for p in before if os.path.lexists(p)}
+        res = repo.add(paths, sha256=sha256, follow_symlinks=follow_symlinks)
+        root = repo.root
     if json_out:
         print_json({"items": [i.to_dict() for i in res.items], "new_bytes": res.new_bytes})
         return
     for i in res.items:
-        what = f"{i.chunks} chunks" if i.kind == "file" else f"{i.files} files"
-        state = "updated" if i.changed else "unchanged"
+        what = plural(i.chunks or 0, "chunk") if i.kind == "file" else plural(i.files or 0, "file")
+        existed = os.path.abspath(root / i.pointer) in before
+        state = ("updated" if existed else "added") if i.changed else "unchanged"
         say(f"{state}: {i.pointer} ({human_bytes(i.size)}, {what}, "
             f"{human_bytes(i.new_bytes)} new in cache)")
         detail(f"  xxh128 {i.digest}")

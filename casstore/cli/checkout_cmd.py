@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .app import app
-from .output import human_bytes, open_repo, print_json, say
+from .output import human_bytes, open_repo, plural, print_json, say
 
 
 @app.command()
@@ -24,9 +24,9 @@ def checkout(
         print_json(res.to_dict())
     else:
         if res.restored:
-            say(f"restored {len(res.restored)} file(s), {human_bytes(res.bytes_written)}")
+            say(f"restored {plural(len(res.restored), 'file')}, {human_bytes(res.bytes_written)}")
         if res.removed:
-            say(f"removed {len(res.removed)} file(s) not in the tracked version")
+            say(f"removed {plural(len(res.removed), 'file')} not in the tracked version")
         if not res.restored and not res.removed and not res.failed:
             say("Everything is up to date.")
         for msg in res.failed:

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from .app import app
-from .output import open_repo, print_json, say
+from .output import open_repo, plural, print_json, say
 
 if TYPE_CHECKING:
     from ..versioning.review import Regression
@@ -30,7 +30,7 @@ def gate(regressions: list[Regression], rules: bool) -> None:
     for line in regression_lines(regressions):
         print(f"cas: {line}", file=sys.stderr)
     if regressions:
-        print(f"cas: {len(regressions)} review rule(s) broken", file=sys.stderr)
+        print(f"cas: {plural(len(regressions), 'review rule')} broken", file=sys.stderr)
         raise typer.Exit(1)
 
 

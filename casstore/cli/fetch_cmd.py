@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .app import app
-from .output import human_bytes, open_repo, print_json, say
+from .output import human_bytes, open_repo, plural, print_json, say
 from .push_cmd import JOBS_HELP
 
 
@@ -33,8 +33,9 @@ def fetch(
     if json_out:
         print_json(res.to_dict())
     else:
-        say(f"fetched {res.objects_fetched} objects, {human_bytes(res.bytes_downloaded)} in "
-            f"{res.ranges} request(s) from '{res.remote}'" if res.objects_fetched else
+        say(f"fetched {plural(res.objects_fetched, 'object')}, "
+            f"{human_bytes(res.bytes_downloaded)} in {plural(res.ranges, 'request')} "
+            f"from '{res.remote}'" if res.objects_fetched else
             "Everything needed is in the cache.")
         for m in res.missing:
             print(f"cas: error: {m}", file=sys.stderr)

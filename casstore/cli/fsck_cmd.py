@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .app import app
-from .output import human_bytes, open_repo, print_json, say
+from .output import human_bytes, open_repo, plural, print_json, say
 
 
 @app.command()
@@ -36,10 +36,11 @@ def fsck(
         for d in res.damaged:
             print(f"damaged: {d}", file=sys.stderr)
         if res.root_records or res.condemnation_records:
-            say(f"{res.root_records} push record(s), {res.condemnation_records} "
-                f"condemnation record(s) naming {len(res.condemned_packs)} pack(s)")
-        say(f"checked {res.packs_checked} packs, {res.objects_checked} objects, "
-            f"{human_bytes(res.bytes_checked)}: "
-            f"{'ok' if res.ok else str(len(res.damaged)) + ' problem(s)'}")
+            say(f"{plural(res.root_records, 'push record')}, "
+                f"{plural(res.condemnation_records, 'condemnation record')} naming "
+                f"{plural(len(res.condemned_packs), 'pack')}")
+        say(f"checked {plural(res.packs_checked, 'pack')}, "
+            f"{plural(res.objects_checked, 'object')}, {human_bytes(res.bytes_checked)}: "
+            f"{'ok' if res.ok else plural(len(res.damaged), 'problem')}")
     if not res.ok:
         raise typer.Exit(1)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .app import app
-from .output import human_bytes, open_repo, print_json, say
+from .output import human_bytes, open_repo, plural, print_json, say
 
 
 @app.command()
@@ -45,14 +45,15 @@ def gc(
     verb = "would delete" if dry_run else "deleted"
     if remote is None:
         if res.clones:
-            say(f"kept what {len(res.clones)} clone(s) using this cache reference: "
+            say(f"kept what the {plural(len(res.clones), 'clone')} using this cache reference: "
                 + ", ".join(res.clones))
         for c in res.clones_dropped:
             say(f"{'would forget' if dry_run else 'forgot'} clone {c} (gone or using "
                 "another cache)")
-        say(f"{verb} {len(res.packs_deleted)} pack(s) ({human_bytes(res.bytes_freed)}), "
+        say(f"{verb} {plural(len(res.packs_deleted), 'pack')} ({human_bytes(res.bytes_freed)}), "
             f"{'would repack' if dry_run else 'repacked'} {len(res.packs_repacked)}, "
-            f"{res.objects_dead} unused object(s); keeping {res.objects_kept} objects "
+            f"{plural(res.objects_dead, 'unused object')}; keeping "
+            f"{plural(res.objects_kept, 'object')} "
             f"({human_bytes(res.bytes_kept)})")
         return
     for name in res.packs_deleted:
@@ -61,11 +62,11 @@ def gc(
         say(f"kept pack {name}: condemned earlier, but something needs it again")
     condemn = "would condemn" if dry_run else "condemned"
     grace = f"{res.grace_hours:g} h"
-    say(f"{res.store}: {verb} {len(res.packs_deleted)} pack(s) condemned at least {grace} "
+    say(f"{res.store}: {verb} {plural(len(res.packs_deleted), 'pack')} condemned at least {grace} "
         f"ago ({human_bytes(res.bytes_freed)}); {condemn} {len(res.packs_condemned)} more "
         f"(a gc {grace} or more from now deletes them if still unused); "
-        f"{res.condemnations_pending} earlier condemnation(s) still in their grace period; "
-        f"{res.root_records_live} of {res.root_records} push record(s) within "
+        f"{plural(res.condemnations_pending, 'earlier condemnation')} still in their grace "
+        f"period; {res.root_records_live} of {plural(res.root_records, 'push record')} within "
         f"{res.retention_days:g} days keep their data")
     if not res.conditional_lease:
         say("note: this remote's storage has no conditional write, so two gc runs started "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .app import app
-from .output import CliReporter, human_bytes, print_json, say
+from .output import CliReporter, human_bytes, plural, print_json, say
 
 
 @app.command()
@@ -38,6 +38,6 @@ def get(
     if json_out:
         print_json(res.to_dict())
         return
-    what = f"{res.files} files, " if res.kind == "dir" else ""
+    what = f"{plural(res.files or 0, 'file')}, " if res.kind == "dir" else ""
     say(f"downloaded {res.path} ({what}{human_bytes(res.size)}) from {url} at "
         f"{res.source['rev']} ({res.source['commit'][:10]})")

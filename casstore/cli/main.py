@@ -134,6 +134,7 @@ def _run() -> None:
         add_cmd,
         checkout_cmd,
         compare_cmd,
+        config_cmd,
         diff_cmd,
         fetch_cmd,
         fsck_cmd,
@@ -148,11 +149,12 @@ def _run() -> None:
         pull_cmd,
         push_cmd,
         remote_cmd,
+        remove_cmd,
         report_cmd,
         status_cmd,
         version_cmd,
     )
-    from .app import app
+    from .app import build
 
     # A command allocates many small, acyclic objects (one per file or chunk); the cyclic
     # collector kept rescanning them (11% of an add of 20,000 files). Freeze what the imports
@@ -160,7 +162,7 @@ def _run() -> None:
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     try:
-        rc = app(standalone_mode=False)
+        rc = build()(standalone_mode=False, prog_name="cas")
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except CasError as exc:

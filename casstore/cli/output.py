@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..repo import Repo
-from ..units import human_bytes  # noqa: F401 - re-exported for the commands
+from ..units import human_bytes, plural  # noqa: F401 - re-exported for the commands
 from .app import STATE
 
 
@@ -68,14 +68,24 @@ class CliReporter:
             BarColumn,
             DownloadColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
-            TransferSpeedColumn,
         )
+        from rich.text import Text
+
+        class BinarySpeed(ProgressColumn):
+            # rich's TransferSpeedColumn always prints decimal MB/s; every size cas prints
+            # is binary (human_bytes: KiB, MiB, GiB), and a bar must not disagree with
+            # the summary printed under it.
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("?" if speed is None else f"{human_bytes(speed)}/s",
+                            style="progress.data.speed")
 
         cols = [TextColumn("{task.description}"), BarColumn()]
         if unit == "B":
-            cols += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+            cols += [DownloadColumn(binary_units=True), BinarySpeed(), TimeRemainingColumn()]
         else:
             cols += [TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn()]
         with Progress(*cols, transient=True) as p:

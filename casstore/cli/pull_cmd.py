@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .app import app
-from .output import human_bytes, open_repo, print_json, say
+from .output import human_bytes, open_repo, plural, print_json, say
 from .push_cmd import JOBS_HELP
 
 
@@ -30,10 +30,11 @@ def pull(
         print_json(res.to_dict())
     else:
         if f.objects_fetched:
-            say(f"fetched {f.objects_fetched} objects, {human_bytes(f.bytes_downloaded)} from "
+            say(f"fetched {plural(f.objects_fetched, 'object')}, "
+                f"{human_bytes(f.bytes_downloaded)} from "
                 f"'{f.remote}'")
         if c.restored:
-            say(f"restored {len(c.restored)} file(s), {human_bytes(c.bytes_written)}")
+            say(f"restored {plural(len(c.restored), 'file')}, {human_bytes(c.bytes_written)}")
         if not f.objects_fetched and not c.restored and not c.removed and not c.failed:
             say("Everything is up to date.")
         for m in f.missing + c.failed:

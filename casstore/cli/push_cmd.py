@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .app import app
-from .output import human_bytes, open_repo, print_json, say
+from .output import human_bytes, open_repo, plural, print_json, say
 
 JOBS_HELP = "Parallel transfers (default 8)."
 
@@ -34,14 +34,18 @@ def push(
     if json_out:
         print_json(res.to_dict())
     else:
+        # Both lines count against the same total, the objects the pointers need, so a
+        # push and the no-op push after it agree ("sent 2 of 9", then "9 of 9 ... already").
+        needed = plural(res.objects_needed, "object")
         if res.objects_sent:
             packs = res.packs_uploaded + res.packs_repacked
-            say(f"pushed {res.objects_sent} objects in {packs} pack(s), "
-                f"{human_bytes(res.bytes_uploaded)} to '{res.remote}'")
+            say(f"pushed {res.objects_sent} of the {needed} the pointers need "
+                f"({res.objects_needed - res.objects_sent} already there) in "
+                f"{plural(packs, 'pack')}, {human_bytes(res.bytes_uploaded)} to '{res.remote}'")
         else:
-            say(f"Everything is on '{res.remote}' ({res.objects_needed} objects).")
+            say(f"Everything is on '{res.remote}': all {needed} the pointers need.")
         if res.resent_after_gc:
-            say(f"sent {res.resent_after_gc} object(s) again: a gc on '{res.remote}' had "
+            say(f"sent {plural(res.resent_after_gc, 'object')} again: a gc on '{res.remote}' had "
                 "condemned the packs holding them while this push ran")
         for w in res.warnings:
             print(f"warning: {w}", file=sys.stderr)

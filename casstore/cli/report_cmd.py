@@ -8,7 +8,7 @@ import typer
 
 from ..errors import UsageError
 from .app import app
-from .output import open_repo, say
+from .output import open_repo, plural, say
 
 
 @app.command()
@@ -39,4 +39,5 @@ def report(
         atomic_write_text(Path(output), page)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-    say(f"wrote {output}: {len(versions)} version(s), {page.count('<svg')} metric chart(s)")
+    say(f"wrote {output}: {plural(len(versions), 'version')}, "
+        f"{plural(page.count('<svg'), 'metric chart')}")

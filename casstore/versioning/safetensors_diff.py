@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
+from ..units import human_bytes
+
 __all__ = [
     "BLOCK_SIZE",
     "DTYPE_BITS",
@@ -621,16 +623,6 @@ def _change_layout(c: TensorChange) -> str:
     return old if old == new or c.status == "removed" else f"{old} -> {new}"
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
@@ -673,12 +665,12 @@ def render_text(d: TensorDiff) -> str:
     lines = []
     for c in d.added[:MAX_LISTED]:
         lines.append(f"  + {c.name}  {_layout(c.new_dtype, c.new_shape)}  "
-                     f"{_bytes(c.new_nbytes)}{_where(c)}")
+                     f"{human_bytes(c.new_nbytes)}{_where(c)}")
     if len(d.added) > MAX_LISTED:
         lines.append(f"  ... and {len(d.added) - MAX_LISTED} more added")
     for c in d.removed[:MAX_LISTED]:
         lines.append(f"  - {c.name}  {_layout(c.old_dtype, c.old_shape)}  "
-                     f"{_bytes(c.old_nbytes)}{_where(c)}")
+                     f"{human_bytes(c.old_nbytes)}{_where(c)}")
     if len(d.removed) > MAX_LISTED:
         lines.append(f"  ... and {len(d.removed) - MAX_LISTED} more removed")
     top = d.top_changed()
@@ -686,7 +678,7 @@ def render_text(d: TensorDiff) -> str:
         figures = _figures(c)
         lines.append(
             f"  ~ {c.name}  {_change_layout(c)}  "
-            f"{_bytes(c.bytes_changed)} of {_bytes(c.new_nbytes)} changed"
+            f"{human_bytes(c.bytes_changed)} of {human_bytes(c.new_nbytes)} changed"
             + (f"; {figures}" if figures else "") + _where(c)
         )
     if len(top) > MAX_LISTED:
@@ -702,7 +694,7 @@ def render_text(d: TensorDiff) -> str:
             lines.append(f"  ... and {len(layers) - MAX_LISTED} more layers")
     lines.append(
         f"tensors: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, "
-        f"{len(d.unchanged)} unchanged; {_bytes(d.bytes_changed)} changed"
+        f"{len(d.unchanged)} unchanged; {human_bytes(d.bytes_changed)} changed"
         + ("; __metadata__ changed" if d.metadata_changed else "")
     )
     return "\n".join(lines)
@@ -720,7 +712,7 @@ def render_markdown(d: TensorDiff) -> str:
     tensors (unchanged ones are only counted)."""
     out = [
         f"**Tensors:** {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, "
-        f"{len(d.unchanged)} unchanged ({_bytes(d.bytes_changed)} changed)"
+        f"{len(d.unchanged)} unchanged ({human_bytes(d.bytes_changed)} changed)"
         + (" · `__metadata__` changed" if d.metadata_changed else ""),
         "",
     ]
@@ -753,7 +745,7 @@ def render_markdown(d: TensorDiff) -> str:
     if rows:
         out += ["| Tensor | Change | dtype / shape | Size |", "|---|---|---|---:|"]
         for c in rows:
-            size = _bytes(c.new_nbytes if c.status == "added" else c.old_nbytes)
+            size = human_bytes(c.new_nbytes if c.status == "added" else c.old_nbytes)
             out.append(f"| {_md_name(c.name)} | {c.status} | {_change_layout(c)} | {size} |")
         more = len(d.added) + len(d.removed) - len(rows)
         if more > 0:

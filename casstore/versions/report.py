@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..units import human_bytes
+from ..units import human_bytes, plural
 from ..versioning import compare as metacmp
 from ..versioning import safetensors_diff, tabular
 
@@ -84,7 +84,7 @@ def _regressions_md(regressions: list[Regression], rules: bool) -> list[str]:
     if not regressions:
         return ["**Regressions:** none (review rules in `.cas/config.yaml` pass)", ""] \
             if rules else []
-    out = [f"#### ❌ Regressions: {len(regressions)} review rule(s) broken", "",
+    out = [f"#### ❌ Regressions: {plural(len(regressions), 'review rule')} broken", "",
            "| Artifact | Metric | Old | New | Allowed |", "|---|---|---:|---:|---|"]
     for g in regressions:
         new = "missing" if g.new is None else metacmp.fmt_value(g.new)
@@ -147,7 +147,7 @@ def _lineage_detail(d: dict[str, Any]) -> str:
     if not d:
         return ""
     if d.get("kind") == "dir":
-        return (f" ({d['files_added']} files added, {d['files_removed']} removed, "
+        return (f" ({plural(d['files_added'], 'file')} added, {d['files_removed']} removed, "
                 f"{d['files_modified']} modified; {human_bytes(d['bytes_changed'])} in "
                 "changed files)")
     return (f" ({_size_change(d['old_size'], d['new_size'])}, {human_bytes(d['new_bytes'])} "
@@ -256,7 +256,7 @@ def diff_markdown(r: DiffResult) -> str:
     """The pull-request comment."""
     out = [COMMENT_MARKER, f"### Data and model changes: {_code(r.old)} → {_code(r.new)}", ""]
     if not r.entries:
-        out += [f"No tracked data changed ({r.unchanged} artifacts unchanged).", ""]
+        out += [f"No tracked data changed ({plural(r.unchanged, 'artifact')} unchanged).", ""]
         return "\n".join(out)
     out += _regressions_md(r.regressions, r.rules)
     out += ["| Artifact | Change | Size | New bytes | Version |",
@@ -273,7 +273,7 @@ def diff_markdown(r: DiffResult) -> str:
                    f"{new_bytes} | {_md(_version_change(e))} |")
     out += [""]
     if r.unchanged:
-        out += [f"{r.unchanged} other tracked artifact(s) unchanged.", ""]
+        out += [f"{plural(r.unchanged, 'other tracked artifact')} unchanged.", ""]
     for e in r.entries:
         body: list[str] = []
         if e.files and e.files.count:
