@@ -324,11 +324,12 @@ class Repo:
 
         return checkout(self, targets, force=force)
 
-    def ls(self) -> list[LsEntry]:
-        """Tracked artifacts with their size, chunk count and digest."""
+    def ls(self, rev: str | None = None, *, remote: str | None = None) -> list[LsEntry]:
+        """Tracked artifacts with their size, chunk count and digest (at Git revision
+        ``rev``); with ``remote`` ('' = default) also complete/partial/absent there."""
         from .ops.listing import ls
 
-        return ls(self)
+        return ls(self, rev, remote)
 
     def gc(self, *, dry_run: bool = False, revs: Sequence[str] = (), all_branches: bool = False,
            all_tags: bool = False, all_commits: bool = False, remote: str | None = None,
