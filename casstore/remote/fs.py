@@ -116,10 +116,19 @@ class Remote:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def auth_message(self, exc: BaseException) -> str:
+        name = self.spec.name
+        if "NoCredentialsError" in type(exc).__name__ or "Unable to locate credentials" in str(exc):
+            # Nothing was sent, so nothing was refused: say what is missing and the ways
+            # to provide it (the machine-local config keeps keys out of Git).
+            return self.clean(
+                f"remote '{name}' ({self.spec.shown()}): no credentials found; set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or run "
+                f"'cas remote modify {name} profile NAME --local' (or 'key'/'secret' with "
+                f"--local); for a public bucket 'cas remote modify {name} anon true'")
         return self.clean(
-            f"remote '{self.spec.name}' ({self.spec.shown()}) refused the credentials "
+            f"remote '{name}' ({self.spec.shown()}) refused the credentials "
             f"({short(exc)}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile "
-            f"('cas remote modify {self.spec.name} profile NAME --local')")
+            f"('cas remote modify {name} profile NAME --local')")
 
 
 def short(exc: BaseException) -> str:
