@@ -11,14 +11,16 @@ Byte-range reads (``cat_file(start=, end=)``, seeks) decode only the chunks they
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
+import xxhash
 from fsspec.spec import AbstractFileSystem
 
 from .api import CasFile, open_entry, source_for
 from .errors import PathError
-from .gitutil import resolve_rev
-from .repo import Repo
+from .gitutil import git, resolve_rev
+from .repo import CAS_DIR, Repo
 from .view import Entry, TrackedView, normalize
 
 
@@ -36,6 +38,7 @@ class CasFileSystem(AbstractFileSystem):
         self.remote = remote
         self.source = source_for(self.repo, remote)
         self._view: TrackedView | None = None
+        self._commit_times: dict[str, float] = {}
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -71,12 +74,54 @@ class CasFileSystem(AbstractFileSystem):
         except PathError:
             raise FileNotFoundError(path) from None
         if detail:
-            return [e.info() for e in entries]
+            return [self._info(e) for e in entries]
         return [e.path for e in entries]
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        """Name, size, type ("file"/"directory") and xxh128 digest of ``path``."""
-        return self._entry(path).info()
+        """Name, size, type ("file"/"directory"), xxh128 digest, pointer, executable bit
+        and ``mtime`` (seconds; see ``modified``) of ``path``."""
+        return self._info(self._entry(path))
+
+    def _info(self, entry: Entry) -> dict[str, Any]:
+        d = entry.info()
+        d["mtime"] = self._mtime(entry)
+        if entry.kind == "file":
+            d["executable"] = entry.executable
+        return d
+
+    def _mtime(self, entry: Entry) -> float:
+        """When this content last changed as far as casstore can tell, never a guess that
+        moves by itself: at a revision, the commit's time (identical for every read of that
+        commit, so readers' caches keyed on it stay valid); in the working tree, the time
+        its pointer file was last written (re-adding changed data rewrites it)."""
+        view = self.view()
+        if view.commit is not None:
+            t = self._commit_times.get(view.commit)
+            if t is None:
+                out = git(self.repo.root, "show", "-s", "--format=%ct", view.commit)
+                t = self._commit_times[view.commit] = float(out.decode().strip() or 0)
+            return t
+        where = self.repo.root / entry.pointer if entry.pointer else self.repo.root / CAS_DIR
+        try:
+            return where.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def modified(self, path: str) -> datetime:
+        """See ``_mtime``: the commit's time at a revision, else the pointer's mtime."""
+        return datetime.fromtimestamp(self._mtime(self._entry(path)), tz=timezone.utc)
+
+    def created(self, path: str) -> datetime:
+        """Content is never edited in place (a change is a new pointer), so creation and
+        modification are the same moment."""
+        return self.modified(path)
+
+    def checksum(self, path: str) -> int:
+        """The content digest as an integer (fsspec compares these to detect change)."""
+        e = self._entry(path)
+        if e.digest is not None:
+            return int.from_bytes(e.digest, "big")
+        return int.from_bytes(xxhash.xxh3_128_digest(e.path.encode()), "big")
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         """Whether anything tracked is at ``path``."""
@@ -114,6 +159,53 @@ class CasFileSystem(AbstractFileSystem):
         """The content digest: identical content has the same key at every revision."""
         e = self._entry(path)
         return e.digest.hex() if e.digest is not None else ""
+
+    @property
+    def fsid(self) -> str:
+        """Which content this instance shows: the repository and the revision."""
+        return f"cas:{self.repo.root}@{self.rev or 'worktree'}"
+
+    def sign(self, path: str, expiration: int = 100, **kwargs: Any) -> str:
+        raise PermissionError("cas:// content has no URL of its own to sign; read it "
+                              "through the filesystem (or 'cas push' it to a remote)")
+
+    # Read-only: every writing call says so in one line (fsspec's defaults would raise a
+    # bare NotImplementedError, which reads like a missing feature).
+    def _read_only(self, path: Any) -> PermissionError:
+        return PermissionError(f"cas:// is read-only; cannot change {path} (track data "
+                               "with 'cas add')")
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        raise self._read_only(path)
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        raise self._read_only(path)
+
+    def rmdir(self, path: str) -> None:
+        raise self._read_only(path)
+
+    def _rm(self, path: str) -> None:
+        raise self._read_only(path)
+
+    def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
+        raise self._read_only(path)
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        raise self._read_only(path2)
+
+    def mv(self, path1: Any, path2: Any, **kwargs: Any) -> None:
+        raise self._read_only(path1)
+
+    def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
+        raise self._read_only(path)
+
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite",
+                  **kwargs: Any) -> None:
+        raise self._read_only(path)
+
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite",
+                 **kwargs: Any) -> None:
+        raise self._read_only(rpath)
 
     def __reduce__(self) -> Any:
         return (_rebuild, (str(self.repo.root), self.rev, self.remote))
