@@ -232,10 +232,19 @@ def _has_remote(repo: Repo) -> bool:
         return False
 
 
-def run_hook(repo: Repo, name: str, args: list[str], warn: Any) -> int:
-    """Do what hook ``name`` is for; ``warn(text)`` prints a warning. Returns the exit code:
-    only pre-push can block Git (a push without its data would break other clones); a
-    failed upload raises, which the hook turns into a non-zero exit too."""
+NO_VERIFY_HINT = ("to push the commits without their data, skip the hook with "
+                  "'git push --no-verify' (others then cannot check the data out)")
+EXCLUDE_HEADER = "# cas: data tracked on another branch, kept because it differs from its pointer"
+
+
+def run_hook(repo: Repo, name: str, args: list[str], warn: Any, say: Any = None,
+             tell: Any = None) -> int:
+    """Do what hook ``name`` is for; ``warn(text)`` prints a warning, ``say(text)`` what
+    was done (the CLI shows it on a terminal only), ``tell(text)`` what the user must know
+    anyway (data removed from or kept in the workspace). Returns the exit code: only
+    pre-push can block Git (a push without its data would break other clones)."""
+    say = say or (lambda text: None)
+    tell = tell or say
     if name in ("post-checkout", "post-merge"):
         res = repo.checkout()
         if res.failed and _has_remote(repo):
@@ -249,6 +258,15 @@ def run_hook(repo: Repo, name: str, args: list[str], warn: Any) -> int:
                 res = repo.checkout()
         for msg in res.failed:
             warn(msg)
+        if res.restored or res.removed:
+            arts = _artifacts_of(repo, res.restored + res.removed)
+            noun = "artifact" if arts == 1 else "artifacts"
+            where = (f" for branch {_branch(repo)}" if name == "post-checkout"
+                     else " after the merge")
+            say(f"checked out {arts} {noun}{where}")
+        if name == "post-checkout" and len(args) >= 3 and args[2] == "1" and args[0] != args[1]:
+            for line in leave_other_branch_data(repo, args[0]):
+                tell(line)
         return 0
     if name == "pre-commit":
         for e in repo.status():
@@ -259,8 +277,134 @@ def run_hook(repo: Repo, name: str, args: list[str], warn: Any) -> int:
     if name == "pre-push":
         if not repo.config.get("core.remote"):
             return 0
-        res = repo.push()
+        try:
+            res = repo.push()
+        except CasError as exc:
+            warn(f"casstore's pre-push hook could not upload the data: {exc}")
+            warn(NO_VERIFY_HINT)
+            return 1
         for msg in res.missing:
-            warn(f"{msg}; the push is stopped so that no commit names data nobody has")
-        return 1 if res.missing else 0
+            warn(f"{msg}; casstore's pre-push hook stopped the push so that no commit "
+                 "names data nobody has")
+        if res.missing:
+            warn(NO_VERIFY_HINT)
+            return 1
+        if res.objects_sent:
+            say(f"pushed {res.objects_sent} objects to '{res.remote}'")
+        return 0
     raise CasError(f"unknown hook {name!r}; expected one of {', '.join(HOOKS)}")
+
+
+def _branch(repo: Repo) -> str:
+    out = git(repo.root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+    if out:
+        return out.decode("utf-8", "replace")
+    head = git(repo.root, "rev-parse", "--short", "HEAD", check=False).strip()
+    return f"(detached at {head.decode()})" if head else "(unknown)"
+
+
+def _artifacts_of(repo: Repo, paths: list[str]) -> int:
+    """How many tracked artifacts the restored/removed file paths belong to."""
+    from .pointer import data_path_for
+
+    roots = []
+    for ptr_path in repo.pointer_files():
+        try:
+            roots.append(repo.rel(data_path_for(ptr_path, repo.load_pointer(ptr_path))))
+        except CasError:
+            continue
+    hit = {r for p in paths for r in roots if p == r or p.startswith(r + "/")}
+    return len(hit) or len(paths)
+
+
+def leave_other_branch_data(repo: Repo, prev: str) -> list[str]:
+    """After a branch switch: data whose pointer existed at ``prev`` but not now is no
+    longer git-ignored (the .gitignore line left with the branch), so ``git add -A`` would
+    commit it. Remove it when it is unchanged and the cache holds it (switching back
+    restores it); otherwise keep it and git-ignore it in .git/info/exclude, which is never
+    committed. Returns one line per path, saying which."""
+    import shutil
+
+    from .digests import DirNow, current_file_digest
+    from .pointer import SUFFIX, data_path_for, parse_pointer_bytes
+
+    listing = git(repo.root, "ls-tree", "-r", "--name-only", "-z", prev, check=False)
+    lines: list[str] = []
+    keep: list[str] = []
+    for rel in sorted(x.decode("utf-8", "surrogateescape") for x in listing.split(b"\0") if x):
+        if not rel.endswith(SUFFIX) or (repo.root / rel).exists():
+            continue
+        try:
+            ptr = parse_pointer_bytes(git(repo.root, "cat-file", "blob", f"{prev}:./{rel}"), rel)
+            data = data_path_for(repo.root / rel, ptr)
+            shown = repo.rel(data)
+        except CasError:
+            continue
+        if not os.path.lexists(data) or repo.tracked_ancestor(data) is not None:
+            continue
+        if git(repo.root, "ls-files", "--", shown).strip():
+            continue  # Git tracks this path on this branch: not ours to touch
+        if _is_ignored(repo, shown):
+            continue  # already ignored (a .gitignore of this branch, or our exclude)
+        unchanged = False
+        try:
+            if ptr.kind == "file" and data.is_file() and not data.is_symlink():
+                unchanged = current_file_digest(repo, data) == ptr.digest
+            elif ptr.kind == "dir" and data.is_dir() and not data.is_symlink():
+                now = DirNow(repo, data, follow_symlinks=ptr.follow_symlinks)
+                # Only when the scan saw every file: files .casignore hides (or links it
+                # skips) are the user's and would be deleted with the folder.
+                seen = len(now.entries())
+                total = sum(len(f) for _, _, f in os.walk(data))
+                unchanged = now.digest == ptr.digest and seen == total
+        except (OSError, CasError):
+            unchanged = False
+        if unchanged and repo.in_cache(ptr.digest):
+            if data.is_dir():
+                shutil.rmtree(data)
+            else:
+                data.unlink()
+            lines.append(f"removed {shown}: tracked only on the other branch, unchanged and "
+                         "in the cache (switching back restores it)")
+        else:
+            keep.append(shown)
+            lines.append(f"kept {shown}: tracked only on the other branch and changed (or "
+                         "not in the cache); git-ignored in .git/info/exclude so that "
+                         "'git add -A' leaves it out")
+    repo.stat_cache.flush()
+    if keep:
+        _exclude(repo, keep)
+    return lines
+
+
+def _is_ignored(repo: Repo, shown: str) -> bool:
+    import subprocess
+
+    # check-ignore answers by exit code (0 = ignored), which git() does not return.
+    return subprocess.run(["git", "-C", str(repo.root), "check-ignore", "-q", "--", shown],
+                          capture_output=True, timeout=60).returncode == 0
+
+
+def _exclude(repo: Repo, shown: list[str]) -> None:
+    from .repo import gitignore_line
+
+    out = git(repo.root, "rev-parse", "--git-path", "info/exclude").decode().strip()
+    path = Path(out) if os.path.isabs(out) else repo.root / out
+    top = git_toplevel(repo) or repo.root
+    text = path.read_text(encoding="utf-8", errors="surrogateescape") if path.exists() else ""
+    have = set(text.splitlines())
+    add = []
+    for s in shown:
+        # info/exclude patterns are relative to the top of the work tree.
+        rel = os.path.relpath(repo.root / s, top).replace(os.sep, "/")
+        line = "/" + gitignore_line(rel).lstrip("/")
+        if line not in have:
+            add.append(line)
+    if not add:
+        return
+    if EXCLUDE_HEADER not in have:
+        add.insert(0, EXCLUDE_HEADER)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text + "\n".join(add) + "\n")

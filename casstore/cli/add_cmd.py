@@ -12,7 +12,7 @@ from .output import detail, human_bytes, open_repo, plural, print_json, say
 
 @app.command()
 def add(
-    paths: list[str] = typer.Argument(..., help="Files or folders to track."),
+    paths: list[str] = typer.Argument(..., metavar="PATH...", help="Files or folders to track."),
     sha256: bool | None = typer.Option(None, "--sha256/--no-sha256",
                                        help="Also record SHA-256 (for untrusted contributors)."),
     follow_symlinks: bool = typer.Option(

@@ -12,7 +12,8 @@ from .output import human_bytes, open_repo, plural, print_json, say
 
 @app.command()
 def checkout(
-    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    targets: list[str] = typer.Argument(None, metavar="[PATH]...",
+                                        help="Tracked paths (default: all)."),
     force: bool = typer.Option(False, "--force", "-f",
                                help="Overwrite workspace changes that are not in the cache."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -12,9 +12,9 @@ from .output import open_repo, print_json, say
 
 @app.command()
 def compare(
-    a: str = typer.Argument(..., metavar="A",
+    a: str = typer.Argument(..., metavar="OLD",
                             help="Old: PATH@VERSION, PATH@ALIAS, PATH@GITREV or PATH."),
-    b: str = typer.Argument(..., metavar="B",
+    b: str = typer.Argument(..., metavar="NEW",
                             help="New: PATH@VERSION, PATH@ALIAS, PATH@GITREV or PATH."),
     fmt: str = typer.Option("text", "--format", metavar="text|markdown|json",
                             help="Output format."),
@@ -26,8 +26,10 @@ def compare(
         False, "--fail-on-regression",
         help="Exit 1 when a metric breaks a review rule of .cas/config.yaml."),
 ) -> None:
-    """Compare two versions: metrics, params, data, environment, and what content changed
-    (tensors numerically, tables row by row)."""
+    """Compare two versions of a model: metrics, params, data, environment and content.
+
+    Content is compared tensor by tensor for weights and row by row for tables.
+    """
     if fmt not in ("text", "markdown", "json"):
         raise UsageError(f"unknown format {fmt!r}; use text, markdown or json")
     from ..ops.compare import compare as run_compare

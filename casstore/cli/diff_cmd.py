@@ -50,8 +50,11 @@ def diff(
         False, "--fail-on-regression",
         help="Exit 1 when a metric breaks a review rule of .cas/config.yaml."),
 ) -> None:
-    """Show tracked data that changed: sizes, new bytes, files, versions, metrics, tensors
-    and table rows."""
+    """Show what changed in tracked data between two revisions.
+
+    Sizes, bytes really new, files added or removed, versions, metrics, tensors and table
+    rows; --format markdown is the pull-request comment.
+    """
     if fmt not in ("text", "markdown", "json"):
         raise UsageError(f"unknown format {fmt!r}; use text, markdown or json")
     from ..ops.diff import diff as run_diff

@@ -10,8 +10,10 @@ from .output import CliReporter, human_bytes, plural, print_json, say
 
 @app.command()
 def get(
-    url: str = typer.Argument(..., help="The other repository: a local folder or a Git URL."),
-    path: str = typer.Argument(..., help="A tracked file or folder there (or a path inside a "
+    url: str = typer.Argument(..., metavar="URL",
+                              help="The other repository: a local folder or a Git URL."),
+    path: str = typer.Argument(..., metavar="PATH",
+                               help="A tracked file or folder there (or a path inside a "
                                          "tracked folder)."),
     rev: str = typer.Option(None, "--rev", help="Branch, tag or commit (default: its "
                                                 "default branch)."),
@@ -20,8 +22,10 @@ def get(
     force: bool = typer.Option(False, "--force", "-f", help="Replace OUT if it exists."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Download a tracked artifact from another repository as a plain copy (not tracked
-    here; use 'cas import' to track it)."""
+    """Download a tracked artifact of another repository as a plain, untracked copy.
+
+    Use 'cas import' instead to track it here.
+    """
     from ..errors import NotARepoError
     from ..importing import get as do_get
     from ..repo import Repo

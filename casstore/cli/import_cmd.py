@@ -21,8 +21,11 @@ def import_(
                                help="Replace data already tracked here with 'cas add'."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Track an artifact of another repository here: its data enters the cache and the
-    workspace, and the pointer records its source so 'cas update' can refresh it."""
+    """Track an artifact of another repository here, recording where it came from.
+
+    Its data enters the cache and the workspace, and the pointer records its source so
+    'cas update' can refresh it.
+    """
     from ..importing import import_artifact
 
     with open_repo() as repo:

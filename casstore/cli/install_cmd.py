@@ -6,14 +6,17 @@ import sys
 
 import typer
 
-from .app import app
+from .app import STATE, app
 from .output import open_repo, print_json, say, warn
 
 
 @app.command()
 def install(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Add Git hooks (data follows checkout/merge, push sends data, commit warns about
-    un-added changes), the readable diff of *.cas files and the pointer merge driver."""
+    """Add Git hooks, a readable diff of *.cas files and the pointer merge driver.
+
+    With the hooks, data follows checkout and merge, git push sends the data first, and a
+    commit warns about tracked data changed since it was added.
+    """
     from ..githooks import install as do_install
 
     with open_repo() as repo:
@@ -61,7 +64,15 @@ def hook(
     except NotARepoError:
         return  # e.g. a branch from before casstore was set up: nothing to do
     with repo:
-        rc = run_hook(repo, name, list(args or []), lambda m: warn(f"cas {name}: {m}"))
+        # What a hook did is shown on a terminal only: Git prints hook output inside its
+        # own, and scripts running git should not get our lines.
+        tty = sys.stderr.isatty() and not STATE.quiet
+
+        def tell(m: str) -> None:
+            print(f"cas: {m}", file=sys.stderr, flush=True)
+
+        rc = run_hook(repo, name, list(args or []), lambda m: warn(f"cas {name}: {m}"),
+                      tell if tty else None, tell)
     if rc:
         raise typer.Exit(rc)
 

@@ -23,14 +23,17 @@ def _metric_text(metrics: dict[str, Any], names: list[str] | None) -> str:
 
 @app.command()
 def log(
-    path: str = typer.Argument(..., help="Tracked file or folder (or its .cas pointer)."),
+    path: str = typer.Argument(..., metavar="PATH",
+                               help="Tracked file or folder (or its .cas pointer)."),
     rev: str = typer.Option("HEAD", "--rev", help="Git revision whose history to read."),
     plot: str | None = typer.Option(None, "--plot", metavar="METRIC[,METRIC]",
                                     help="Draw these metrics over the versions."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List the versions of an artifact from Git history, newest first (aliases in
-    brackets), or plot metrics over them."""
+    """List the versions of an artifact from Git history, or plot its metrics.
+
+    Newest first, with aliases in brackets.
+    """
     with open_repo() as repo:
         entries = repo.log(path, rev=rev)
         names = repo.config.get("versioning.log_metrics")

@@ -14,11 +14,15 @@ from .output import open_repo, print_json, say
 @app.command()
 def merge(
     pointers: list[str] = typer.Argument(
-        None, help="Conflicted pointer files (default: every unmerged *.cas)."),
+        None, metavar="[POINTER]...",
+        help="Conflicted pointer files (default: every unmerged *.cas)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Resolve pointer files a Git merge left conflicted: folders whose two sides changed
-    different files are merged and checked out; real conflicts are listed."""
+    """Resolve the pointer files a Git merge left conflicted.
+
+    Folders whose two sides changed different files are merged and checked out; real
+    conflicts are listed.
+    """
     from ..merge import merge_conflicted
 
     with open_repo() as repo:

@@ -14,7 +14,8 @@ JOBS_HELP = "Parallel transfers (default 8)."
 
 @app.command()
 def push(
-    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    targets: list[str] = typer.Argument(None, metavar="[PATH]...",
+                                        help="Tracked paths (default: all)."),
     remote: str = typer.Option(None, "--remote", "-r", help="Remote name (default: core.remote)."),
     jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=256, help=JOBS_HELP),
     rev: list[str] = typer.Option(None, "--rev", help="Also push data of this Git revision."),

@@ -16,8 +16,9 @@ LOCAL_HELP = "Write to the git-ignored .cas/config.local.yaml (for secrets and m
 
 @remote_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="Short name, e.g. origin."),
-    url: str = typer.Argument(..., help="s3://bucket/prefix, /path, file:///path, memory://x."),
+    name: str = typer.Argument(..., metavar="NAME", help="Short name, e.g. origin."),
+    url: str = typer.Argument(..., metavar="URL",
+                              help="s3://bucket/prefix, /path, file:///path, memory://x."),
     default: bool = typer.Option(False, "--default", "-d", help="Make it the default remote."),
     local: bool = typer.Option(False, "--local", help=LOCAL_HELP),
     force: bool = typer.Option(False, "--force", "-f", help="Replace a remote of that name."),
@@ -34,10 +35,11 @@ def add(
 
 @remote_app.command("modify")
 def modify(
-    name: str = typer.Argument(..., help="The remote."),
-    option: str = typer.Argument(..., help="url, or a storage option (endpoint_url, profile, "
+    name: str = typer.Argument(..., metavar="NAME", help="The remote."),
+    option: str = typer.Argument(..., metavar="OPTION",
+                                 help="url, or a storage option (endpoint_url, profile, "
                                            "anon, ...)."),
-    value: str = typer.Argument(None, help="New value (omit with --unset)."),
+    value: str = typer.Argument(None, metavar="[VALUE]", help="New value (omit with --unset)."),
     unset: bool = typer.Option(False, "--unset", "-u", help="Remove the option."),
     local: bool = typer.Option(False, "--local", help=LOCAL_HELP),
 ) -> None:
@@ -55,7 +57,7 @@ def modify(
 
 
 @remote_app.command("remove")
-def remove(name: str = typer.Argument(..., help="The remote.")) -> None:
+def remove(name: str = typer.Argument(..., metavar="NAME", help="The remote.")) -> None:
     """Forget a remote (its data stays where it is)."""
     from ..remote import config as rc
 
@@ -84,7 +86,8 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 @remote_app.command("default")
 def default_(
-    name: str = typer.Argument(None, help="Remote to make the default (omit to show it)."),
+    name: str = typer.Argument(None, metavar="[NAME]",
+                               help="Remote to make the default (omit to show it)."),
     unset: bool = typer.Option(False, "--unset", help="Clear the default."),
     local: bool = typer.Option(False, "--local", help=LOCAL_HELP),
 ) -> None:

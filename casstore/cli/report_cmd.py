@@ -13,15 +13,19 @@ from .output import open_repo, plural, say
 
 @app.command()
 def report(
-    path: str = typer.Argument(..., help="Tracked file or folder (or its .cas pointer)."),
+    path: str = typer.Argument(..., metavar="PATH",
+                               help="Tracked file or folder (or its .cas pointer)."),
     output: str = typer.Option(..., "--output", "-o", metavar="FILE.html",
                                help="Where to write the page."),
     metrics: str | None = typer.Option(None, "--metrics", metavar="METRIC[,METRIC]",
                                        help="Charts for these metrics (default: all)."),
     rev: str = typer.Option("HEAD", "--rev", help="Git revision whose history to read."),
 ) -> None:
-    """Write one self-contained HTML page: each metric over the versions, the params that
-    changed at each version, and the data each was trained on."""
+    """Write one self-contained HTML page about the versions of a model.
+
+    It shows each metric over the versions, the params that changed at each version, and
+    the data each was trained on.
+    """
     from ..atomic import atomic_write_text
     from ..versioning.plot import ReportVersion, html_report
 

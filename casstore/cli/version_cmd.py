@@ -38,7 +38,8 @@ def _alias(path: str, alias: str | None, unalias: str | None, to: str | None,
 
 @app.command()
 def version(
-    path: str = typer.Argument(..., help="Tracked file or folder (or its .cas pointer)."),
+    path: str = typer.Argument(..., metavar="PATH",
+                               help="Tracked file or folder (or its .cas pointer)."),
     bump: str | None = typer.Option(None, "--bump", metavar="major|minor|patch",
                                     help="Semantic scheme: which part to increase."),
     set_version: str | None = typer.Option(None, "--set", metavar="VERSION",
@@ -68,8 +69,10 @@ def version(
                                   "revision) it points at."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Record a model version (params, metrics, data lineage, environment) in its pointer;
-    tag it; point an alias at it."""
+    """Record a model version in its pointer, tag it, or point an alias at it.
+
+    A version carries params, metrics, data lineage and environment.
+    """
     if alias is not None or unalias is not None:
         _alias(path, alias, unalias, to, json_out, any([
             bump, set_version, params_files, params, metrics_files, metrics, data, env,
