@@ -9,8 +9,9 @@ import re
 import subprocess
 from pathlib import Path
 
-import casstore
 from conftest import CAS, git, git_env, run_cas, write_random
+
+import casstore
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

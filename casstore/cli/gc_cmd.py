@@ -45,7 +45,8 @@ def gc(
     verb = "would delete" if dry_run else "deleted"
     if remote is None:
         if res.clones:
-            say(f"kept what the {plural(len(res.clones), 'clone')} using this cache reference: "
+            verb_ref = "references" if len(res.clones) == 1 else "reference"
+            say(f"kept what the {plural(len(res.clones), 'clone')} using this cache {verb_ref}: "
                 + ", ".join(res.clones))
         for c in res.clones_dropped:
             say(f"{'would forget' if dry_run else 'forgot'} clone {c} (gone or using "
