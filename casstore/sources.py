@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import ObjectMissingError
-from .reachability import Root, expand
+from .store.graph import Root, expand
 from .store.index import Location
 from .store.local import LocalStore
 from .store.objects import Codec, ObjectType
@@ -95,7 +95,7 @@ class ObjectSource:
     """The cache, plus objects fetched from ``backend`` on demand (see the module doc).
 
     Offers ``locate``/``has``/``read``/``invalidate`` like ``LocalStore``, so readers and
-    ``reachability.expand`` use it in place of the cache; ``fetch(ids)`` is the fetcher
+    ``store.graph.expand`` use it in place of the cache; ``fetch(ids)`` is the fetcher
     that ``ContentReader`` calls. ``fetched`` counts objects obtained from the backend.
     """
 
