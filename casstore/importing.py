@@ -108,17 +108,50 @@ def _rev_name(root: Path, rev: str | None, commit: str) -> str:
     return name if name and name != "HEAD" else commit
 
 
+ENDPOINT_HINT = "; no endpoint_url is set for"  # see casstore.remote.fs.Remote.endpoint_hint
+
+
 @contextlib.contextmanager
-def open_source(url: str, rev: str | None = None, *, base: Path | None = None
-                ) -> Iterator[Source]:
+def _endpoint_hint_for_import() -> Iterator[None]:
+    """A remote error of the *other* repository names the flag that reaches it: 'cas
+    remote modify' would change this repository's remotes, not that one's."""
+    from .errors import RemoteError
+
+    try:
+        yield
+    except RemoteError as exc:
+        msg = str(exc)
+        at = msg.find(ENDPOINT_HINT)
+        if at < 0:
+            raise
+        raise RemoteError(msg[:at] + "; the source repository sets its endpoint_url per "
+                          "machine: pass --remote-config endpoint_url=URL (or set "
+                          "AWS_ENDPOINT_URL)") from None
+
+
+@contextlib.contextmanager
+def open_source(url: str, rev: str | None = None, *, base: Path | None = None,
+                remote_config: dict[str, Any] | None = None) -> Iterator[Source]:
     """The repository at ``url`` (a local folder, relative to ``base``, or a Git URL),
-    at ``rev`` (default: its current branch)."""
+    at ``rev`` (default: its current branch). ``remote_config`` sets storage options of
+    its default remote for this process (an endpoint_url its committed config cannot
+    hold, since each machine sets it locally)."""
+    with _endpoint_hint_for_import():
+        with _open_source(url, rev, base=base, remote_config=remote_config) as src:
+            yield src
+
+
+@contextlib.contextmanager
+def _open_source(url: str, rev: str | None, *, base: Path | None,
+                 remote_config: dict[str, Any] | None) -> Iterator[Source]:
+    from .remote.config import apply_overrides
     from .repo import Repo
 
     local = Path(base or ".", url).expanduser() if not os.path.isabs(url) else Path(url)
     if _is_local(str(local)):
         repo = Repo(local)
         try:
+            apply_overrides(repo.config, remote_config or {})
             commit = resolve_rev(repo.root, rev or "HEAD")
             yield Source(repo, url, commit, _rev_name(repo.root, rev, commit),
                          local.resolve())
@@ -134,6 +167,7 @@ def open_source(url: str, rev: str | None = None, *, base: Path | None = None
             raise CasError(f"{url} is not a casstore repository (no .cas/config.yaml at "
                            f"{rev or 'its default branch'})") from None
         try:
+            apply_overrides(repo.config, remote_config or {})
             commit = resolve_rev(repo.root, "HEAD")
             yield Source(repo, url, commit, _rev_name(repo.root, rev, commit))
         finally:
@@ -192,7 +226,8 @@ def _source_record(src: Source, path: str, root: Path) -> dict[str, str]:
 
 # get ----------------------------------------------------------------------------------
 def get(url: str, path: str, *, rev: str | None = None, out: str | None = None,
-        force: bool = False, repo: Repo | None = None) -> Artifact:
+        force: bool = False, repo: Repo | None = None,
+        remote_config: dict[str, Any] | None = None) -> Artifact:
     """Download artifact ``path`` of the repository at ``url`` to ``out`` (default: its
     name in the current folder). With ``repo``, that repository's cache keeps the data
     for next time; otherwise the source repository's cache does."""
@@ -201,7 +236,7 @@ def get(url: str, path: str, *, rev: str | None = None, out: str | None = None,
         if not force:
             raise PathError(f"{dest} already exists; remove it, choose another name with -o, "
                             "or use --force")
-    with open_source(url, rev) as src:
+    with open_source(url, rev, remote_config=remote_config) as src:
         cache = repo.cache if repo is not None else src.repo.cache
         extra = _backends(src) if repo is not None else [remote_backend(src.repo)]
         source = ObjectSource(cache, _chain(extra))
@@ -259,7 +294,8 @@ def _write_file(cache: Any, digest: bytes, size: int, dest: Path, executable: bo
 # import / update ----------------------------------------------------------------------
 def import_artifact(repo: Repo, url: str, path: str, *, rev: str | None = None,
                     out: str | os.PathLike[str] | None = None, force: bool = False,
-                    base: Path | None = None) -> Artifact:
+                    base: Path | None = None,
+                    remote_config: dict[str, Any] | None = None) -> Artifact:
     """Track artifact ``path`` of the repository at ``url`` (a relative folder is taken
     from ``base``, default the current folder) here, at ``out`` (default: its name in the
     current folder), recording where it came from in the pointer. ``force`` replaces data
@@ -275,7 +311,7 @@ def import_artifact(repo: Repo, url: str, path: str, *, rev: str | None = None,
     if old is not None and old.source is None and not force:
         raise PathError(f"{repo.rel(data)} is already tracked (not imported); use --force to "
                         "replace it with the imported artifact")
-    with open_source(url, rev, base=base) as src:
+    with open_source(url, rev, base=base, remote_config=remote_config) as src:
         source = ObjectSource(repo.cache, _chain(_backends(src)))
         found = _find(src, path, source)
         roots = _roots(found, normalize(path))
@@ -333,7 +369,8 @@ def _pointer_for(repo: Repo, source: ObjectSource, found: _Found, name: str) -> 
 
 
 def update(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None, *,
-           rev: str | None = None) -> list[Artifact]:
+           rev: str | None = None, remote_config: dict[str, Any] | None = None
+           ) -> list[Artifact]:
     """Refresh imported artifacts (all, or ``targets``) from their recorded source, at the
     recorded revision's newest commit (or at ``rev``)."""
     out = []
@@ -350,5 +387,5 @@ def update(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None, 
         data = ptr_path.with_name(ptr.path)
         out.append(import_artifact(
             repo, url, path, rev=rev or (recorded if isinstance(recorded, str) else None),
-            out=data, base=repo.root))
+            out=data, base=repo.root, remote_config=remote_config))
     return out

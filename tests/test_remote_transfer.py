@@ -150,7 +150,8 @@ def test_status_remote_states(repo: Path, cas, tmp_path: Path) -> None:
     cas("remote", "add", "origin", str(tmp_path / "remote"), "--default")
     assert "not pushed: a.bin" in cas("status", "--remote").stdout
     cas("push")
-    assert cas("status", "--remote").stdout.startswith("Everything is up to date")
+    assert cas("status", "--remote").stdout.splitlines() == ["remote: origin",
+                                                             "on remote: a.bin"]
     clone = _clone(repo, tmp_path / "clone")
     with Repo(clone) as r:
         entries = r.status()

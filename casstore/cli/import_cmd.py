@@ -19,6 +19,10 @@ def import_(
                                                       "name in the current folder)."),
     force: bool = typer.Option(False, "--force", "-f",
                                help="Replace data already tracked here with 'cas add'."),
+    remote_config: list[str] = typer.Option(
+        None, "--remote-config", metavar="KEY=VALUE",
+        help="A storage option for the other repository's remote, e.g. endpoint_url=URL "
+        "when it is set per machine there (repeatable; AWS_ENDPOINT_URL works too)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Track an artifact of another repository here, recording where it came from.
@@ -27,9 +31,12 @@ def import_(
     'cas update' can refresh it.
     """
     from ..importing import import_artifact
+    from ..remote.config import parse_overrides
 
+    overrides = parse_overrides(remote_config)
     with open_repo() as repo:
-        res = import_artifact(repo, url, path, rev=rev, out=out, force=force)
+        res = import_artifact(repo, url, path, rev=rev, out=out, force=force,
+                              remote_config=overrides)
     if json_out:
         print_json(res.to_dict())
         return
@@ -42,13 +49,18 @@ def import_(
 def update(
     targets: list[str] = typer.Argument(None, help="Imported paths (default: all)."),
     rev: str = typer.Option(None, "--rev", help="Follow this revision from now on."),
+    remote_config: list[str] = typer.Option(
+        None, "--remote-config", metavar="KEY=VALUE",
+        help="A storage option for the source repositories' remote (as for 'cas import')."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Refresh imported artifacts to the newest commit of their recorded revision."""
     from ..importing import update as do_update
+    from ..remote.config import parse_overrides
 
+    overrides = parse_overrides(remote_config)
     with open_repo() as repo:
-        results = do_update(repo, targets or None, rev=rev)
+        results = do_update(repo, targets or None, rev=rev, remote_config=overrides)
     if json_out:
         print_json([r.to_dict() for r in results])
         return

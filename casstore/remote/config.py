@@ -245,3 +245,36 @@ def set_default(cfg: Config, name: str | None, *, local: bool = False) -> None:
             raise ConfigError(f"unknown remote {name!r}; add it first with 'cas remote add'")
         cfg.set("core.remote", name, local=local)
     cfg.save(local)
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` words from the command line as storage options (values typed as in
+    'cas remote modify')."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--remote-config takes KEY=VALUE (e.g. endpoint_url=http://"
+                             f"127.0.0.1:9000), not {pair!r}")
+        if key == "url":
+            raise UsageError("--remote-config cannot replace the url: the other "
+                             "repository's pointers name data at its own remote")
+        out[key] = parse_value(raw)
+    return out
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> str | None:
+    """Set ``overrides`` on the default remote of ``cfg`` in memory only (no file of the
+    other repository is written); returns that remote's name."""
+    if not overrides:
+        return None
+    from ..config import deep_merge
+
+    all_ = remotes(cfg)
+    name = default_name(cfg) or (next(iter(all_)) if len(all_) == 1 else None)
+    if name is None or name not in all_:
+        raise ConfigError("--remote-config: the other repository has no default remote to "
+                          "apply it to")
+    cfg.data = deep_merge(cfg.data, {"remotes": {name: overrides}})
+    return name

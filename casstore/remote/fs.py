@@ -60,6 +60,17 @@ class ShortRead(Exception):
     """A response had fewer bytes than asked for (a truncated body): worth retrying."""
 
 
+READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
+# On a terminal, a remote call that has not answered after this long says what it waits
+# for: an unreachable endpoint used to show nothing for 16-25 s.
+SLOW_NOTE_AFTER = 2.0
+ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+class ServerIgnoredRange(Exception):
+    """The server sent more bytes than the range asked for: it ignores Range requests."""
+
+
 @dataclass
 class Remote:
     """An opened remote: its spec, file system and root path inside it."""
@@ -68,6 +79,40 @@ class Remote:
     fs: Any
     root: str
     protocol: str
+    # Set (to the reporter's note) when a person watches a terminal: says what a slow or
+    # retried call is doing. None for scripts and library use: their stderr stays quiet.
+    notify: Callable[[str], None] | None = None
+    _noted_slow: bool = False
+
+    @property
+    def read_only(self) -> bool:
+        return self.protocol in READ_ONLY_PROTOCOLS
+
+    def read_only_error(self) -> RemoteError:
+        name = self.spec.name
+        return RemoteError(self.clean(
+            f"remote '{name}' ({self.spec.shown()}) is read-only: HTTP(S) remotes serve "
+            f"fetch, pull and import; push to the store's own URL instead (e.g. 'cas push -r "
+            f"NAME' to an s3:// or file remote that the web server publishes)"))
+
+    def endpoint_hint(self) -> str:
+        """For an S3 remote without an endpoint on this machine: how to give it one.
+
+        Teams on MinIO, Ceph or R2 set endpoint_url with --local (it is machine-specific);
+        a fresh clone then talks to AWS itself and fails in ways that never mention the
+        endpoint (unreachable, refused credentials, no such bucket)."""
+        if self.protocol not in ("s3", "s3a"):
+            return ""
+        opts = self.spec.options
+        client = opts.get("client_kwargs") if isinstance(opts.get("client_kwargs"), dict) \
+            else {}
+        if opts.get("endpoint_url") or client.get("endpoint_url") \
+                or any(os.environ.get(v) for v in ENDPOINT_ENV):
+            return ""
+        name = self.spec.name
+        return (f"; no endpoint_url is set for '{name}' on this machine: if the bucket is "
+                f"not on AWS (MinIO, Ceph, R2...), set it with 'cas remote modify {name} "
+                "endpoint_url URL --local' or the AWS_ENDPOINT_URL variable")
 
     @property
     def atomic_put(self) -> bool:
@@ -99,21 +144,55 @@ class Remote:
         delay = FIRST_DELAY
         for attempt in range(attempts):
             try:
-                return fn(*args, **kw)
+                return self._watched(what, fn, *args, **kw)
             except (FileNotFoundError, CasError):
                 raise
+            except ServerIgnoredRange as exc:
+                raise RemoteError(self.clean(
+                    f"remote '{self.spec.name}' ({self.spec.shown()}): the server ignored "
+                    f"the Range request ({exc}); casstore reads packs by byte range: serve "
+                    "the store with a server that supports Range requests")) from None
             except Exception as exc:  # noqa: BLE001 - every backend raises its own types
                 kind = classify(exc)
                 if kind == "auth":
-                    raise RemoteError(self.auth_message(exc)) from None
+                    raise RemoteError(self.auth_message(exc) + self.endpoint_hint()) \
+                        from None
                 if kind == "fatal" or attempt == attempts - 1:
                     raise RemoteError(self.clean(
                         f"remote '{self.spec.name}' ({self.spec.shown()}): {what} failed: "
                         f"{short(exc)}" + ("" if kind == "fatal" else
-                                          f" (after {attempts} attempts)"))) from None
-            time.sleep(delay * (0.5 + random.random()))
+                                          f" (after {attempts} attempts)")
+                        + self.endpoint_hint())) from None
+                wait_s = delay * (0.5 + random.random())
+                if self.notify is not None:
+                    self.notify(self.clean(
+                        f"remote '{self.spec.name}': {what} failed ({short(exc)[:120]}); "
+                        f"retrying in {wait_s:.1f} s (attempt {attempt + 2} of {attempts})"))
+            time.sleep(wait_s)
             delay = min(delay * 2, MAX_DELAY)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _watched(self, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """``fn(...)``; on a terminal, a note if it has not answered after SLOW_NOTE_AFTER
+        (once per remote: parallel calls wait for the same server)."""
+        if self.notify is None or self._noted_slow:
+            return fn(*args, **kw)
+        import threading
+
+        def slow() -> None:
+            if not self._noted_slow and self.notify is not None:
+                self._noted_slow = True
+                self.notify(self.clean(
+                    f"waiting for remote '{self.spec.name}' ({self.spec.shown()}): "
+                    f"{what}..."))
+
+        timer = threading.Timer(SLOW_NOTE_AFTER, slow)
+        timer.daemon = True
+        timer.start()
+        try:
+            return fn(*args, **kw)
+        finally:
+            timer.cancel()
 
     def auth_message(self, exc: BaseException) -> str:
         name = self.spec.name
@@ -301,6 +380,11 @@ class FsspecBackend:
                 if "InvalidRange" in str(exc) or "416" in str(exc):
                     past_end()
                 raise
+            if end is not None and len(data) > end - start:
+                # A ranged read answered with more bytes than asked: a plain HTTP server
+                # (python -m http.server) answers 200 with the whole file.
+                raise ServerIgnoredRange(f"asked for bytes {start}-{end} of {key}, got "
+                                         f"{len(data)} bytes")
             if end is not None and len(data) != end - start:
                 past_end()
                 raise ShortRead(f"got {len(data)} of {end - start} bytes")
@@ -318,6 +402,10 @@ class FsspecBackend:
         return self._abs(f"tmp/{uuid.uuid4().hex}.tmp")
 
     def _write_call(self, what: str, fn: Callable[[], None]) -> None:
+        if self.remote.read_only:
+            # Before any request: a web server answers a PUT with 501 or 405, which used
+            # to be retried six times.
+            raise self.remote.read_only_error()
         try:
             self.remote.call(what, fn)
         except FileNotFoundError:
@@ -325,7 +413,7 @@ class FsspecBackend:
             raise RemoteError(self.remote.clean(
                 f"remote '{spec.name}' ({spec.shown()}) does not exist (no such bucket or "
                 f"folder); create it first, or fix the URL with 'cas remote modify "
-                f"{spec.name} url URL'")) from None
+                f"{spec.name} url URL'" + self.remote.endpoint_hint())) from None
 
     def write(self, key: str, data: bytes) -> None:
         fs, dest = self.remote.fs, self._abs(key)
@@ -405,6 +493,8 @@ class FsspecBackend:
         return created
 
     def delete(self, key: str) -> None:
+        if self.remote.read_only:
+            raise self.remote.read_only_error()
         with contextlib.suppress(FileNotFoundError):
             self.remote.call(f"deleting {key}", self.remote.fs.rm_file, self._abs(key))
 

@@ -51,6 +51,8 @@ class RemoteStore(Store):
         """``limits``: what objects may claim (from the repository's chunking); the widest
         the format allows when not given."""
         remote = open_remote(spec, base)
+        if getattr(reporter, "interactive", False):
+            remote.notify = reporter.note  # on a terminal: say what a slow call waits for
         url_key = digest_bytes(f"{remote.protocol}://{remote.root}".encode()).hex()[:16]
         return cls(remote, cache_root / "remotes" / url_key, jobs=jobs or DEFAULT_JOBS,
                    reporter=reporter, limits=limits)
