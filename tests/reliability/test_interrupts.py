@@ -75,11 +75,29 @@ def lock_is_free(repo: Path) -> bool:
         os.close(fd)
 
 
+def handles(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler installed for ``sig`` (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
 def interrupt_at(repo: Path, args: tuple[str, ...], at: float, sig: int) -> tuple[bool, float]:
     """Run ``cas args``, send ``sig`` at ``at`` seconds; (landed, seconds it took to end)."""
     proc = start_cas(repo, *args)
     deadline = time.monotonic() + at
     while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.001)
+    # Never before casstore's handlers are in place: until its first line runs, the
+    # interpreter's defaults answer (on a loaded machine that window moves, so it is read
+    # from the process itself rather than guessed from a timing). casstore installs both
+    # handlers together; SIGTERM's tells, since Python catches SIGINT from its start.
+    while proc.poll() is None and not handles(proc.pid, signal.SIGTERM):
         time.sleep(0.001)
     landed = proc.poll() is None
     t = time.monotonic()
