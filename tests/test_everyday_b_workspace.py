@@ -154,3 +154,15 @@ def test_bad_mode_in_pointer_is_one_line_error(repo: Path, cas) -> None:
     res = run_cas(repo, "status", check=False)
     assert res.returncode == 1 and "'mode' must be one of" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_init_keeps_an_existing_casignore(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / ".casignore").write_text("*.tmp\n")
+    res = run_cas(root, "init")
+    assert ".casignore" in res.stdout
+    assert (root / ".casignore").read_text() == "*.tmp\n"  # the project's own rules stay
+    run_cas(root, "init", "--force")
+    assert (root / ".casignore").read_text() == "*.tmp\n"
