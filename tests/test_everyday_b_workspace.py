@@ -166,3 +166,14 @@ def test_init_keeps_an_existing_casignore(tmp_path: Path) -> None:
     assert (root / ".casignore").read_text() == "*.tmp\n"  # the project's own rules stay
     run_cas(root, "init", "--force")
     assert (root / ".casignore").read_text() == "*.tmp\n"
+
+
+def test_version_sees_a_followed_folder_as_unchanged(repo: Path, cas) -> None:
+    d = repo / "data"
+    write_random(d / "a.bin", 1000, seed=11)
+    write_random(repo / "target.bin", 1000, seed=12)
+    os.symlink("../target.bin", d / "link.bin")
+    cas("add", "--follow-symlinks", "data")
+    # 'cas version' refuses data changed since it was added; a followed link is not a change.
+    res = cas("version", "data", "--bump", "minor", check=False)
+    assert res.returncode == 0, res.stderr

@@ -124,7 +124,7 @@ def _data_digest(repo: Repo, ptr_path: Path, ptr: Pointer) -> bytes | None:
         if ptr.kind == "file" and data.is_file() and not data.is_symlink():
             return current_file_digest(repo, data)
         if ptr.kind == "dir" and data.is_dir() and not data.is_symlink():
-            return DirNow(repo, data).digest
+            return DirNow(repo, data, follow_symlinks=ptr.follow_symlinks).digest
         return None
     finally:
         repo.stat_cache.flush()
