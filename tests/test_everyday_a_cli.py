@@ -177,3 +177,22 @@ def test_push_and_the_noop_push_after_it_count_the_same_objects(repo: Path,
     sent, needed2, there = map(int, m.groups())
     assert sent + there == needed2
     assert f"all {needed2} objects" in run_cas(repo, "push").stdout
+
+
+def test_pushing_one_artifact_of_a_shared_pack_counts_only_its_objects(repo: Path,
+                                                                     tmp_path: Path) -> None:
+    """Two artifacts added together share a pack, which goes up whole when one of them is
+    pushed: the summary still counts what that artifact's pointer needs."""
+    (repo / "d").mkdir()
+    for i in range(3):
+        (repo / "d" / f"f{i}").write_text(f"file {i}\n")
+    (repo / "e.bin").write_bytes(os.urandom(50_000))
+    run_cas(repo, "add", "d", "e.bin")
+    run_cas(repo, "remote", "add", "o", str(tmp_path / "remote"), "--default")
+    out = run_cas(repo, "push", "d").stdout
+    m = re.search(r"pushed (\d+) of the (\d+) objects the pointers need \((\d+) already "
+                  r"there\)", out)
+    assert m, out
+    sent, needed, there = map(int, m.groups())
+    assert sent == needed and there == 0 and "-" not in m.group(0)
+    assert "Everything is on" in run_cas(repo, "push").stdout  # e.bin went up in that pack

@@ -61,7 +61,7 @@ def test_remote_gc_condemns_then_deletes_old_unreferenced_packs(repo: Path, cas,
     fres = json.loads(cas("fsck", "--remote", "--json").stdout)
     assert fres["ok"] and fres["condemned_packs"] == [dead_pack[0].stem]
     text = cas("gc", "--remote", "origin", "--keep-pushed", "0", "-n").stdout
-    assert "1 earlier condemnation(s) still in their grace period" in text
+    assert "1 earlier condemnation still in its grace period" in text
     text = cas("gc", "--remote", "origin", "--keep-pushed", "0", "--grace", "0", "-n").stdout
     assert f"would delete pack {dead_pack[0].stem}" in text
     done = json.loads(cas("gc", "--remote", "origin", "--keep-pushed", "0", "--grace", "0",

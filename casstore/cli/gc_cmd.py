@@ -66,9 +66,11 @@ def gc(
     say(f"{res.store}: {verb} {plural(len(res.packs_deleted), 'pack')} condemned at least {grace} "
         f"ago ({human_bytes(res.bytes_freed)}); {condemn} {len(res.packs_condemned)} more "
         f"(a gc {grace} or more from now deletes them if still unused); "
-        f"{plural(res.condemnations_pending, 'earlier condemnation')} still in their grace "
-        f"period; {res.root_records_live} of {plural(res.root_records, 'push record')} within "
-        f"{res.retention_days:g} days keep their data")
+        f"{plural(res.condemnations_pending, 'earlier condemnation')} still in "
+        f"{'its' if res.condemnations_pending == 1 else 'their'} grace period; "
+        f"{res.root_records_live} of {plural(res.root_records, 'push record')} within "
+        f"{res.retention_days:g} days {'keeps its' if res.root_records_live == 1 else 'keep'}"
+        f"{'' if res.root_records_live == 1 else ' their'} data")
     if not res.conditional_lease:
         say("note: this remote's storage has no conditional write, so two gc runs started "
             "at the same instant are detected by listing only; run one gc at a time")

@@ -36,14 +36,16 @@ def push(
         print_json(res.to_dict())
     else:
         # Both lines count against the same total, the objects the pointers need, so a
-        # push and the no-op push after it agree ("sent 2 of 9", then "9 of 9 ... already").
+        # push and the no-op push after it agree ("2 of 9", then "all 9"). A pack sent whole
+        # may carry objects other pointers need too: those are not counted here.
         needed = plural(res.objects_needed, "object")
-        if res.objects_sent:
+        missing = res.objects_needed - res.objects_present
+        if missing:
             packs = res.packs_uploaded + res.packs_repacked
-            say(f"pushed {res.objects_sent} of the {needed} the pointers need "
-                f"({res.objects_needed - res.objects_sent} already there) in "
+            say(f"pushed {missing} of the {needed} the pointers need "
+                f"({res.objects_present} already there) in "
                 f"{plural(packs, 'pack')}, {human_bytes(res.bytes_uploaded)} to '{res.remote}'")
-        else:
+        elif not res.resent_after_gc:
             say(f"Everything is on '{res.remote}': all {needed} the pointers need.")
         if res.resent_after_gc:
             say(f"sent {plural(res.resent_after_gc, 'object')} again: a gc on '{res.remote}' had "
