@@ -184,9 +184,9 @@ def test_pushing_one_artifact_of_a_shared_pack_counts_only_its_objects(repo: Pat
     """Two artifacts added together share a pack, which goes up whole when one of them is
     pushed: the summary still counts what that artifact's pointer needs."""
     (repo / "d").mkdir()
-    for i in range(3):
-        (repo / "d" / f"f{i}").write_text(f"file {i}\n")
-    (repo / "e.bin").write_bytes(os.urandom(50_000))
+    for i in range(3):  # most of the pack: it is sent whole, e.bin's bytes with it
+        (repo / "d" / f"f{i}").write_bytes(os.urandom(40_000))
+    (repo / "e.bin").write_bytes(os.urandom(2_000))
     run_cas(repo, "add", "d", "e.bin")
     run_cas(repo, "remote", "add", "o", str(tmp_path / "remote"), "--default")
     out = run_cas(repo, "push", "d").stdout
