@@ -88,28 +88,30 @@ def pointer_blobs(root: Path, commit: str) -> dict[str, str]:
     return out
 
 
-def read_blobs(root: Path, blob_ids: Iterable[str]) -> dict[str, bytes]:
-    """Contents of many blobs in one 'git cat-file --batch' call."""
-    ids = list(dict.fromkeys(blob_ids))
-    if not ids:
+def cat_file_batch(root: Path, specs: list[str]) -> dict[str, tuple[bytes, bytes] | None]:
+    """(type, content) of each object ``specs`` names (an object id or ``rev:path``), in one
+    'git cat-file --batch' call; None for a spec Git reports missing or ambiguous."""
+    if not specs:
         return {}
-    raw = git(root, "cat-file", "--batch", input=("\n".join(ids) + "\n").encode())
-    out: dict[str, bytes] = {}
+    raw = git(root, "cat-file", "--batch", input=("\n".join(specs) + "\n").encode())
+    out: dict[str, tuple[bytes, bytes] | None] = {}
     pos = 0
-    for oid in ids:
+    for spec in specs:
         nl = raw.index(b"\n", pos)
-        header = raw[pos:nl].split()
+        header = raw[pos:nl]
         pos = nl + 1
-        if len(header) < 3 or header[1] == b"missing":
+        # "<spec> missing" repeats the spec, which may hold spaces: match the end.
+        if header.endswith((b" missing", b" ambiguous")):
+            out[spec] = None
             continue
-        size = int(header[2])
-        out[oid] = raw[pos:pos + size]
-        pos += size + 1
+        _, otype, size = header.rsplit(b" ", 2)
+        n = int(size)
+        out[spec] = (otype, raw[pos:pos + n])
+        pos += n + 1
     return out
 
 
-def file_at(root: Path, rev: str, path: str) -> bytes | None:
-    """One file's bytes at ``rev`` (None if absent)."""
-    proc = subprocess.run(["git", "-C", str(root), "show", f"{rev}:{path}"],
-                          capture_output=True, timeout=120)
-    return proc.stdout if proc.returncode == 0 else None
+def read_blobs(root: Path, blob_ids: Iterable[str]) -> dict[str, bytes]:
+    """Contents of many blobs in one 'git cat-file --batch' call (missing ones left out)."""
+    found = cat_file_batch(root, list(dict.fromkeys(blob_ids)))
+    return {oid: got[1] for oid, got in found.items() if got is not None}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CasError, PointerError
-from ..gitutil import git, is_git_repo
+from ..errors import PointerError
+from ..gitutil import cat_file_batch, git, is_git_repo
 from ..pointer import Pointer, parse_pointer_bytes, read_pointer
 
 
@@ -64,30 +63,10 @@ def _log(root: Path, pointer_rel: str, rev: str) -> list[tuple[str, str, list[st
 
 
 def cat_files(root: Path, specs: list[str]) -> dict[str, bytes | None]:
-    """Contents of ``rev:path`` specs in one 'git cat-file --batch' call (None: absent)."""
-    if not specs:
-        return {}
-    proc = subprocess.run(["git", "-C", str(root), "cat-file", "--batch"],
-                          input=("\n".join(specs) + "\n").encode(), capture_output=True,
-                          timeout=600)
-    if proc.returncode != 0:
-        raise CasError("git cat-file failed: "
-                       + proc.stderr.decode("utf-8", "replace").strip()[:200])
-    raw = proc.stdout
-    out: dict[str, bytes | None] = {}
-    pos = 0
-    for spec in specs:
-        nl = raw.index(b"\n", pos)
-        header = raw[pos:nl]
-        pos = nl + 1
-        if header.endswith(b" missing") or header.endswith(b" ambiguous"):
-            out[spec] = None
-            continue
-        parts = header.rsplit(b" ", 2)
-        size = int(parts[2])
-        out[spec] = raw[pos:pos + size] if parts[1] == b"blob" else None
-        pos += size + 1
-    return out
+    """Contents of ``rev:path`` specs in one 'git cat-file --batch' call (None: absent, or
+    not a file)."""
+    return {spec: got[1] if got is not None and got[0] == b"blob" else None
+            for spec, got in cat_file_batch(root, specs).items()}
 
 
 def parse_blob(data: bytes, name: str) -> Pointer:
