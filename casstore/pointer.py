@@ -9,6 +9,7 @@ unknown keys (kept, never dropped) sorted, so identical content gives identical 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,9 @@ class Pointer:
         if self.entries is not None:
             d["entries"] = self.entries
         if self.meta:
-            d["meta"] = _sorted_deep(self.meta)
+            d["meta"] = sorted_deep(self.meta)
         if self.source:
-            d["source"] = _sorted_deep(self.source)
+            d["source"] = sorted_deep(self.source)
         for k in sorted(self.extra):
             d[k] = self.extra[k]
         return d
@@ -85,12 +86,16 @@ class Pointer:
         return dump_yaml(self.to_dict())
 
 
-def _sorted_deep(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _sorted_deep(v[k]) for k in sorted(v, key=str)}
-    if isinstance(v, list):
-        return [_sorted_deep(x) for x in v]
-    return v
+def sorted_deep(value: Any, *, str_keys: bool = False) -> Any:
+    """``value`` with every mapping's keys sorted (compared as strings), recursively, lists
+    and tuples as lists: nested blocks serialise the same way every time. ``str_keys`` also
+    turns the keys into strings (YAML may give int keys)."""
+    if isinstance(value, Mapping):
+        return {(str(k) if str_keys else k): sorted_deep(value[k], str_keys=str_keys)
+                for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [sorted_deep(v, str_keys=str_keys) for v in value]
+    return value
 
 
 class _Dumper(yaml.SafeDumper):

@@ -12,10 +12,16 @@ import platform
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from functools import reduce
 from importlib import metadata as importlib_metadata
 from os import PathLike
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from ..config import deep_merge
+from ..pointer import sorted_deep
 
 __all__ = [
     "DEFAULT_ENV_PACKAGES",
@@ -131,13 +137,13 @@ def load_mapping_file(path: str | PathLike[str]) -> dict[str, Any]:
         if suffix == ".json":
             data = json.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = _load_yaml(text)
+            data = yaml.safe_load(text)
         else:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError:
-                data = _load_yaml(text)
-    except (ValueError, _yaml_error()) as e:
+                data = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
         line = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise MetadataError(f"cannot parse {p}: {line}") from None
     if data is None:
@@ -148,32 +154,12 @@ def load_mapping_file(path: str | PathLike[str]) -> dict[str, Any]:
     return sort_nested(data)
 
 
-def _load_yaml(text: str) -> Any:
-    import yaml  # imported here: only `cas version` with a YAML file pays for it
-
-    return yaml.safe_load(text)
-
-
-def _yaml_error() -> type[Exception]:
-    import yaml
-
-    return yaml.YAMLError
-
-
 def merge(*mappings: Mapping[str, Any] | None) -> dict[str, Any]:
     """Deep-merge mappings left to right (later wins; nested dicts merged key by key)."""
-    out: dict[str, Any] = {}
-    for m in mappings:
-        if not m:
-            continue
-        for key, value in m.items():
-            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-                out[key] = merge(out[key], value)
-            elif isinstance(value, Mapping):
-                out[key] = merge(value)
-            else:
-                out[key] = value
-    return sort_nested(out)
+    # Nested blocks take string keys before they merge, top-level keys only after: the
+    # order this function has always normalised in.
+    blocks = [{k: sort_nested(v) for k, v in m.items()} for m in mappings if m]
+    return sort_nested(reduce(deep_merge, blocks, {}))
 
 
 def sort_nested(value: Any) -> Any:
@@ -182,11 +168,7 @@ def sort_nested(value: Any) -> Any:
     Keys are converted to strings: YAML may produce int keys, and a pointer's
     keys must compare and serialise the same way every time.
     """
-    if isinstance(value, Mapping):
-        return {str(k): sort_nested(value[k]) for k in sorted(value, key=str)}
-    if isinstance(value, (list, tuple)):
-        return [sort_nested(v) for v in value]
-    return value
+    return sorted_deep(value, str_keys=True)
 
 
 def _norm(name: str) -> str:
