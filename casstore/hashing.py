@@ -6,7 +6,6 @@ import os
 
 import xxhash
 
-ID_BYTES = 16
 ID_HEX = 32
 READ_BLOCK = 4 << 20
 
@@ -14,10 +13,6 @@ READ_BLOCK = 4 << 20
 def digest_bytes(data: bytes | bytearray | memoryview) -> bytes:
     """The 16-byte XXH3-128 id of ``data`` (big-endian, as xxh128sum shows it)."""
     return xxhash.xxh3_128_digest(data)
-
-
-def hex_id(raw: bytes) -> str:
-    return raw.hex()
 
 
 def parse_hex_id(text: str) -> bytes:

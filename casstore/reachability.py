@@ -1,4 +1,5 @@
-"""Which objects a set of pointers needs: trees -> files -> recipes -> chunks."""
+"""Roots from pointers: those of the working tree and those in Git history. Which objects
+the roots need (trees -> files -> recipes -> chunks) is ``store.graph.expand``, re-exported."""
 
 from __future__ import annotations
 

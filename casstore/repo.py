@@ -409,6 +409,3 @@ class Repo:
         from .api import open as open_
 
         return open_(path, rev, repo=self, remote=remote)
-
-    def info(self) -> dict[str, Any]:
-        return {"root": str(self.root), "cache": str(self.cache.root)}

@@ -15,7 +15,6 @@ while writing. The trailer also lets an index be rebuilt from the pack alone.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +31,6 @@ ENTRY_DTYPE = np.dtype([
 ], align=False)
 assert ENTRY_DTYPE.itemsize == 34
 MAX_ENTRIES = 1 << 26
-
-
-@dataclass(frozen=True)
-class PackEntry:
-    id: bytes
-    type: int
-    codec: int
-    raw_length: int
-    offset: int
-    length: int
 
 
 def encode_trailer(entries: np.ndarray) -> bytes:
