@@ -249,10 +249,12 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
         res.removed.append(f"{shown}/{rel}")
         _prune_empty(data / rel, data)
     todo: list[TreeEntry] = []
+    linked = _LinkGuard(repo, data, force, res)
     for rel, e in want.items():
         have = cur.get(rel)
         if e.kind == "d":
-            makedirs(data / rel)
+            if linked.clear(data / rel):
+                makedirs(data / rel)
             continue
         if have is not None and have.digest == e.digest:
             if have.kind != e.kind:
@@ -269,6 +271,9 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
     makedirs(data)
     unusable: set[Path] = set()
     for folder in {(data / e.path).parent for e in todo}:
+        if not linked.clear(folder):
+            unusable.add(folder)
+            continue
         try:
             makedirs(folder)
         except OSError as exc:  # e.g. a kept, untracked file stands where a folder goes
@@ -295,6 +300,39 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
                 continue
             res.restored.append(f"{shown}/{e.path}")
             res.bytes_written += e.size
+
+
+class _LinkGuard:
+    """Checkout never writes through a symbolic link inside a tracked folder: a link there
+    (which add skips) may lead outside the work tree, or into .git. A link in the way is
+    reported, or with --force replaced by a real folder (the link alone is removed, never
+    what it points to)."""
+
+    def __init__(self, repo: Repo, data: Path, force: bool, res: CheckoutResult) -> None:
+        self.repo = repo
+        self.data = data
+        self.force = force
+        self.res = res
+        self.checked: set[Path] = set()
+
+    def clear(self, folder: Path) -> bool:
+        """Whether ``folder`` (below ``data``) can be written into: no link on the way."""
+        chain = []
+        p = folder
+        while p != self.data and p not in self.checked and p != p.parent:
+            chain.append(p)
+            p = p.parent
+        for q in reversed(chain):
+            if q.is_symlink():
+                if not self.force:
+                    self.res.failed.append(
+                        f"{self.repo.rel(q)} is a link inside a tracked folder, and checkout "
+                        "never writes through links; remove it, or use --force to replace it "
+                        "with the tracked folder")
+                    return False
+                q.unlink()
+            self.checked.add(q)
+        return True
 
 
 def _prune_empty(path: Path, stop: Path) -> None:

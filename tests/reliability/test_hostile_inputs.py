@@ -368,3 +368,16 @@ def test_hostile_input(name: str, tmp_path: Path, figures) -> None:
 
 def test_corpus_is_large_enough() -> None:
     assert len(CASES) >= 40
+
+
+def test_force_replaces_a_link_in_a_tracked_folder_never_its_target(tmp_path: Path) -> None:
+    """With --force, a link standing where the tree has a folder is replaced by that
+    folder; what the link pointed to is left untouched."""
+    env = make_env(tmp_path)
+    args, _ = CASES["dir-subfolder-is-link-out"](env)
+    before = snapshot(tmp_path, skip=("repo",))
+    res = run_cas(env.root, *args, "--force", check=False)
+    assert res.returncode == 0, res.stderr
+    assert snapshot(tmp_path, skip=("repo",)) == before
+    sub = env.root / "d" / "sub"
+    assert sub.is_dir() and not sub.is_symlink() and (sub / "victim.txt").read_bytes() == DATA
