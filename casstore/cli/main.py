@@ -90,6 +90,8 @@ class _Interrupts:
         self._r = r
         threading.Thread(target=self._watch, name="cas-interrupt-watchdog", daemon=True).start()
         signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        self._unraisable = sys.unraisablehook
+        sys.unraisablehook = self._on_unraisable
         for sig in EXIT_CODES:
             signal.signal(sig, self._on_signal)
 
@@ -98,6 +100,14 @@ class _Interrupts:
             return
         self.signum = signum
         raise Interrupted(signum)
+
+    def _on_unraisable(self, info: object) -> None:
+        # The signal landed while Python ran a callback whose exceptions it only prints
+        # ("Exception ignored in ...", e.g. an import lock's weakref callback): the
+        # unwinding it started is lost, so end now, as a kill would, with the one line.
+        if isinstance(getattr(info, "exc_value", None), Interrupted):
+            exit_interrupted(self.signum)
+        self._unraisable(info)  # type: ignore[arg-type]
 
     def _watch(self) -> None:
         sigs: list[int] = []

@@ -316,3 +316,26 @@ def test_sha256_describes_the_bytes_xxh128_hashed(repo: Path,
     f.unlink()
     run_cas(repo, "checkout", "model.bin")
     assert f.read_bytes() == data
+
+
+def test_a_signal_inside_a_callback_python_only_prints_still_ends_with_one_line() -> None:
+    """A signal whose handler runs inside a callback whose exceptions Python only prints
+    (a weakref callback, as in the import system's module locks) used to print "Exception
+    ignored in ..." with a traceback; it ends the command with the one line instead."""
+    code = (
+        "import os, signal, sys, time, weakref\n"
+        "from casstore.cli import main\n"
+        "main._Interrupts()\n"
+        "class A: pass\n"
+        "a = A()\n"
+        "def cb(ref):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    for _ in range(100000): pass\n"
+        "r = weakref.ref(a, cb)\n"
+        "del a\n"
+        "time.sleep(5)\n"
+        "print('still running')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=git_env(), timeout=60)
+    assert proc.returncode == 130 and proc.stdout == "", proc
+    assert proc.stderr.strip().splitlines() == [LINE], proc.stderr
