@@ -177,3 +177,18 @@ def test_version_sees_a_followed_folder_as_unchanged(repo: Path, cas) -> None:
     # 'cas version' refuses data changed since it was added; a followed link is not a change.
     res = cas("version", "data", "--bump", "minor", check=False)
     assert res.returncode == 0, res.stderr
+
+
+def test_checkout_never_overwrites_a_changed_file_casignore_now_hides(repo: Path) -> None:
+    """A file in a tracked folder's tree that .casignore starts to hide is still looked at
+    before checkout replaces it: changed and not in the cache, it is kept and reported."""
+    (repo / "d").mkdir()
+    (repo / "d" / "keep.txt").write_text("tracked\n")
+    (repo / "d" / "x.log").write_text("v1\n")
+    run_cas(repo, "add", "d")
+    with open(repo / ".casignore", "a") as f:
+        f.write("*.log\n")
+    (repo / "d" / "x.log").write_text("my edits, in no cache\n")
+    res = run_cas(repo, "checkout", check=False)
+    assert res.returncode == 1 and "x.log" in res.stderr
+    assert (repo / "d" / "x.log").read_text() == "my edits, in no cache\n"

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 from ..digests import current_dir_entries, current_file_digest
 from ..errors import CasError, CorruptObjectError, ObjectMissingError
 from ..files import restore_file
+from ..hashing import digest_file
+from ..ignore import IgnoreRules
 from ..pointer import Pointer, data_path_for
 from ..results import CheckoutResult
 from ..store.objects import ObjectType
@@ -250,12 +253,19 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
         _prune_empty(data / rel, data)
     todo: list[TreeEntry] = []
     linked = _LinkGuard(repo, data, force, res)
+    rules = IgnoreRules.load(repo.root)
     for rel, e in want.items():
         have = cur.get(rel)
         if e.kind == "d":
             if linked.clear(data / rel):
                 makedirs(data / rel)
             continue
+        if have is None and rules and rules.matches(f"{shown}/{rel}"):
+            # The tree has a file that .casignore now hides from the scan: one that is
+            # there is looked at like any other before it is replaced.
+            have = _present(data / rel, e)
+            if have is not None and have.digest != e.digest:
+                cur[rel] = have
         if have is not None and have.digest == e.digest:
             if have.kind != e.kind:
                 _fix_mode(data / rel, e.executable)
@@ -300,6 +310,17 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
                 continue
             res.restored.append(f"{shown}/{e.path}")
             res.bytes_written += e.size
+
+
+def _present(path: Path, e: TreeEntry) -> TreeEntry | None:
+    """The tree entry of a regular file at ``path`` as it is now, or None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return TreeEntry(e.path, "x" if st.st_mode & 0o100 else "f", st.st_size, digest_file(path))
 
 
 class _LinkGuard:
