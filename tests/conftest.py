@@ -100,3 +100,38 @@ def cache_bytes(repo: Path) -> int:
     """Bytes of pack files in the repository's cache."""
     packs = repo / ".cas" / "cache" / "packs"
     return sum(p.stat().st_size for p in packs.rglob("*.pack")) if packs.exists() else 0
+
+
+def run_on_terminal(cwd: Path, *cmd: str, stdout_too: bool = False,
+                    env: dict[str, str] | None = None, timeout: float = 120
+                    ) -> tuple[int, str]:
+    """Run ``cmd`` with its stderr (and with ``stdout_too`` its stdout) on a pseudo-terminal,
+    as in an interactive shell; returns (exit code, what the terminal showed)."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(list(cmd), cwd=cwd, stderr=slave,
+                            stdout=slave if stdout_too else subprocess.PIPE,
+                            env=env or git_env())
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the other side closed
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=10)
+    finally:
+        os.close(master)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace")

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import CAS, git, git_env, run_cas
+from conftest import CAS, git, git_env, run_cas, run_on_terminal
 
 from casstore import __version__
 
@@ -200,27 +200,10 @@ def test_pushing_one_artifact_of_a_shared_pack_counts_only_its_objects(repo: Pat
 
 def test_progress_bar_speaks_binary_units_on_a_terminal(repo: Path) -> None:
     """The bar (shown only on a terminal) uses the units of every summary: KiB, MiB, GiB."""
-    import pty
-
     (repo / "big.bin").write_bytes(os.urandom(256 << 20))
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([CAS, "add", "big.bin"], cwd=repo, stdout=slave, stderr=slave,
+    rc, bar = run_on_terminal(repo, CAS, "add", "big.bin", stdout_too=True,
                               env=dict(git_env(), COLUMNS="120"), timeout=300)
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(master)
-    assert proc.returncode == 0
-    bar = b"".join(chunks).decode("utf-8", "replace")
+    assert rc == 0
     # The bar's own columns: "done/total MiB" and a speed; the summary line has neither.
     assert re.search(r"[\d.]+/[\d.]+ MiB", bar) and "iB/s" in bar, bar[-2000:]
     assert not re.search(r"\d ?(kB|MB|GB)\b", bar), bar[-2000:]

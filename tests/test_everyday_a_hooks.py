@@ -4,33 +4,16 @@ on the branch left behind never becomes an untracked file that `git add -A` woul
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 from pathlib import Path
 
-from conftest import git, git_env, run_cas, write_random
+from conftest import git, git_env, run_cas, run_on_terminal, write_random
 
 
 def _git_on_tty(cwd: Path, *args: str) -> tuple[int, str]:
     """Run git with its stderr on a pseudo-terminal, as in an interactive shell."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=slave,
-                              env=git_env(), timeout=120)
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(master)
-    return proc.returncode, b"".join(chunks).decode("utf-8", "replace").replace("\r", "")
+    rc, out = run_on_terminal(cwd, "git", *args)
+    return rc, out.replace("\r", "")
 
 
 def _porcelain(repo: Path) -> list[str]:

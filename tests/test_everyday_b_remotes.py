@@ -8,17 +8,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import os
-import pty
-import select
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CAS, git, git_env, run_cas, write_random
+from conftest import CAS, git, git_env, run_cas, run_on_terminal, write_random
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -89,27 +85,7 @@ def test_http_remote_is_read_only_and_range_is_required(repo: Path, published: P
 
 def _run_on_terminal(cwd: Path, *args: str, timeout: float = 60) -> tuple[int, str]:
     """Run cas with its stderr on a pseudo-terminal (progress notes are for people)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([CAS, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=slave,
-                            env=git_env())
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(master, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=10)
-    os.close(master)
-    return proc.returncode, b"".join(chunks).decode("utf-8", "replace")
+    return run_on_terminal(cwd, CAS, *args, timeout=timeout)
 
 
 def test_slow_and_retried_remote_say_so_on_a_terminal(repo: Path, published: Path) -> None:

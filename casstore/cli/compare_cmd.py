@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ..errors import UsageError
 from .app import app
-from .diff_cmd import gate
+from .diff_cmd import GATE_OPTION, JSON_OPTION, KEY_OPTION, check_format, gate
 from .output import open_repo, print_json, say
 
 
@@ -18,20 +17,15 @@ def compare(
                             help="New: PATH@VERSION, PATH@ALIAS, PATH@GITREV or PATH."),
     fmt: str = typer.Option("text", "--format", metavar="text|markdown|json",
                             help="Output format."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
-    key: str | None = typer.Option(None, "--key", metavar="COL[,COL]",
-                                   help="Match table rows by these columns (default: "
-                                   "review.tables.<path>.key, else by row content)."),
-    fail_on_regression: bool = typer.Option(
-        False, "--fail-on-regression",
-        help="Exit 1 when a metric breaks a review rule of .cas/config.yaml."),
+    json_out: bool = JSON_OPTION,
+    key: str | None = KEY_OPTION,
+    fail_on_regression: bool = GATE_OPTION,
 ) -> None:
     """Compare two versions of a model: metrics, params, data, environment and content.
 
     Content is compared tensor by tensor for weights and row by row for tables.
     """
-    if fmt not in ("text", "markdown", "json"):
-        raise UsageError(f"unknown format {fmt!r}; use text, markdown or json")
+    check_format(fmt)
     from ..ops.compare import compare as run_compare
 
     with open_repo() as repo:

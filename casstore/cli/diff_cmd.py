@@ -15,6 +15,20 @@ if TYPE_CHECKING:
     from ..versioning.review import Regression
 
 
+# Options shared by ``cas diff`` and ``cas compare`` (one review, two ways in).
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON (same as --format json).")
+KEY_OPTION = typer.Option(None, "--key", metavar="COL[,COL]",
+                          help="Match table rows by these columns (default: "
+                          "review.tables.<path>.key, else by row content).")
+GATE_OPTION = typer.Option(False, "--fail-on-regression",
+                           help="Exit 1 when a metric breaks a review rule of .cas/config.yaml.")
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in ("text", "markdown", "json"):
+        raise UsageError(f"unknown format {fmt!r}; use text, markdown or json")
+
+
 def gate(regressions: list[Regression], rules: bool) -> None:
     """``--fail-on-regression``: one line per broken review rule on stderr, exit code 1.
 
@@ -42,21 +56,16 @@ def diff(
                                        help="New revision (default the working tree)."),
     fmt: str = typer.Option("text", "--format", metavar="text|markdown|json",
                             help="markdown is meant for pull-request comments."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
-    key: str | None = typer.Option(None, "--key", metavar="COL[,COL]",
-                                   help="Match table rows by these columns (default: "
-                                   "review.tables.<path>.key, else by row content)."),
-    fail_on_regression: bool = typer.Option(
-        False, "--fail-on-regression",
-        help="Exit 1 when a metric breaks a review rule of .cas/config.yaml."),
+    json_out: bool = JSON_OPTION,
+    key: str | None = KEY_OPTION,
+    fail_on_regression: bool = GATE_OPTION,
 ) -> None:
     """Show what changed in tracked data between two revisions.
 
     Sizes, bytes really new, files added or removed, versions, metrics, tensors and table
     rows; --format markdown is the pull-request comment.
     """
-    if fmt not in ("text", "markdown", "json"):
-        raise UsageError(f"unknown format {fmt!r}; use text, markdown or json")
+    check_format(fmt)
     from ..ops.diff import diff as run_diff
 
     with open_repo() as repo:
