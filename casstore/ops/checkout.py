@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from ..digests import current_dir_entries, current_file_digest
 from ..errors import CasError, CorruptObjectError, ObjectMissingError
 from ..files import restore_file
-from ..hashing import digest_file
 from ..ignore import IgnoreRules
 from ..pointer import Pointer, data_path_for
 from ..results import CheckoutResult
@@ -263,7 +262,7 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
         if have is None and rules and rules.matches(f"{shown}/{rel}"):
             # The tree has a file that .casignore now hides from the scan: one that is
             # there is looked at like any other before it is replaced.
-            have = _present(data / rel, e)
+            have = _present(repo, data / rel, e)
             if have is not None and have.digest != e.digest:
                 cur[rel] = have
         if have is not None and have.digest == e.digest:
@@ -312,7 +311,7 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
             res.bytes_written += e.size
 
 
-def _present(path: Path, e: TreeEntry) -> TreeEntry | None:
+def _present(repo: Repo, path: Path, e: TreeEntry) -> TreeEntry | None:
     """The tree entry of a regular file at ``path`` as it is now, or None."""
     try:
         st = os.lstat(path)
@@ -320,7 +319,8 @@ def _present(path: Path, e: TreeEntry) -> TreeEntry | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return TreeEntry(e.path, "x" if st.st_mode & 0o100 else "f", st.st_size, digest_file(path))
+    return TreeEntry(e.path, "x" if st.st_mode & 0o100 else "f", st.st_size,
+                     current_file_digest(repo, path, st))
 
 
 class _LinkGuard:
