@@ -122,9 +122,6 @@ class RemoteStore(Store):
                     p.unlink()
         return parts
 
-    def forget_index(self) -> None:
-        self._index = None
-
     def remember_index(self, name: str, data: bytes) -> None:
         """Keep a copy of an index file we published, so the next load need not fetch it."""
         with contextlib.suppress(OSError):

@@ -231,7 +231,7 @@ def _send(rs: RemoteStore, uploads: list[Upload], res: PushResult) -> None:
             res.bytes_uploaded += sent
             res.objects_sent += u.objects
             bar.advance(u.path.stat().st_size + len(u.index_bytes))
-    rs.forget_index()
+    rs.invalidate()
 
 
 def _locate_remote(rindex: Index, oid: bytes, name: str, missing: dict[str, int]

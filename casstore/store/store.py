@@ -67,7 +67,6 @@ class Store:
         # allows unless the owner knows the repository's chunking.
         self.limits = limits or Limits()
         self._index: Index | None = None
-        self._index_names: list[str] = []
         self._index_sizes: dict[str, int] = {}  # as last listed
 
     @property
@@ -139,15 +138,8 @@ class Store:
     def index(self, *, refresh: bool = False) -> Index:
         """The merged index of every index file listed now (kept until invalidated)."""
         if self._index is None or refresh:
-            names, parts = self.load_index()
-            self._index = Index.merge(parts)
-            self._index_names = names
+            self._index = Index.merge(self.load_index()[1])
         return self._index
-
-    @property
-    def index_names(self) -> list[str]:
-        """Index file names seen by the last ``index()``."""
-        return list(self._index_names)
 
     def invalidate(self) -> None:
         self._index = None
