@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import PathError, RemoteError, UsageError
-from .reader import ContentReader
+from .reader import ChunkSource, ContentReader
 
 if TYPE_CHECKING:
     from .repo import Repo
@@ -114,12 +114,14 @@ class CasFile(io.RawIOBase):
             raise ValueError("I/O operation on closed file")
 
 
-def source_for(repo: Repo, remote: str | None) -> ObjectSource:
-    """The cache backed by ``remote`` (default: the default remote, if any); RemoteError if
-    ``remote`` was named but cannot serve data."""
+def source_for(repo: Repo, remote: str | None,
+               options: Mapping[str, Any] | None = None) -> ObjectSource:
+    """The cache backed by ``remote`` (default: the default remote, if any; ``options``
+    override its storage options); RemoteError if ``remote`` was named but cannot serve
+    data."""
     from .sources import source_for as make
 
-    src = make(repo, remote)
+    src = make(repo, remote, options=options)
     if src.backend is None and remote is not None:
         raise RemoteError(f"remote {remote!r} cannot serve data here; check 'cas remote list' "
                           "and that remote support is installed")
@@ -137,12 +139,16 @@ def resolve(repo: Repo, path: str | os.PathLike[str], base: Path | None = None) 
     return rel
 
 
-def open_entry(source: ObjectSource, entry: Entry, *,
+def open_entry(source: ObjectSource | ChunkSource, entry: Entry, *,
                on_close: Callable[[], None] | None = None) -> CasFile:
-    """A ``CasFile`` over a file entry of a ``TrackedView``, read from ``source``."""
+    """A ``CasFile`` over a file entry of a ``TrackedView``, read from ``source``: the
+    cache with its backend (``ObjectSource``), or any ``ChunkSource`` such as a remote
+    read directly (``casstore.remote.reading.RemoteReader``)."""
     if entry.kind != "file" or entry.digest is None:
         raise PathError(f"{entry.path} is a folder; open a file inside it")
-    fetch = source.fetch if source.backend is not None else None
+    # Only a cache with a backend fills itself on demand; other sources read everything
+    # they hold directly.
+    fetch = source.fetch if getattr(source, "backend", None) is not None else None
     reader = ContentReader(source, entry.digest, entry.size, fetch=fetch)
     return CasFile(reader, entry.path, on_close=on_close)
 

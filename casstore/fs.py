@@ -2,26 +2,49 @@
 
     fsspec.open("cas://model.pth", rev="v1.2.0")
     pandas.read_parquet("cas://data/train.parquet", storage_options={"repo": "/path/to/repo"})
+    dask.dataframe.read_parquet("cas://data", storage_options={
+        "repo": ".", "rev": "v1", "remote": "origin", "cache": "none"})
 
 Paths are relative to the repository root. Storage options: ``repo`` (a folder of the
 repository, default the current one), ``rev`` (a Git revision; default the working tree's
-pointers) and ``remote`` (where missing chunks come from; default the default remote).
+pointers), ``remote`` (a configured remote's name, or a remote's URL) with
+``remote_options`` (its fsspec storage options: endpoint_url, credentials), and ``cache``:
+
+- ``"repo"`` (the default, unless ``remote`` is a URL): chunks come from the repository's
+  cache, and what it lacks is fetched from the remote into it, as ``casstore.open`` does;
+- ``"none"`` or a folder (with ``cache_size``, default 1 GiB): the filesystem reads the
+  remote directly, by byte ranges of its packs, every chunk verified; a folder keeps the
+  chunks read, within ``cache_size``, for every process of the machine. The pointers are
+  read once, when the filesystem is made (``rev`` resolved to its commit then); pickled,
+  the filesystem carries the remote and those pointers, so the processes it is sent to
+  (Dask or Ray workers) need no checkout, no Git and no repository cache. ``roots``
+  ({path: digest}) gives the pointers directly, with no repository at all.
+
 Byte-range reads (``cat_file(start=, end=)``, seeks) decode only the chunks they cover.
 """
 
 from __future__ import annotations
 
+import os
+import posixpath
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import xxhash
 from fsspec.spec import AbstractFileSystem
 
 from .api import CasFile, open_entry, source_for
-from .errors import PathError
+from .errors import CasError, ObjectMissingError, PathError, UsageError
 from .gitutil import git, resolve_rev
+from .hashing import digest_bytes, parse_hex_id
+from .pointer import SUFFIX, Pointer
+from .remote.config import RemoteSpec, check_url, redact_url, resolve
+from .remote.reading import RemoteReader, shared_reader
 from .repo import CAS_DIR, Repo
 from .view import Entry, TrackedView, normalize
+
+DEFAULT_CACHE_SIZE = 1 << 30
 
 
 class CasFileSystem(AbstractFileSystem):
@@ -31,14 +54,28 @@ class CasFileSystem(AbstractFileSystem):
     root_marker = ""
 
     def __init__(self, repo: str = ".", rev: str | None = None, remote: str | None = None,
-                 **kwargs: Any) -> None:
+                 *, remote_options: dict[str, Any] | None = None,
+                 cache: str | None = None, cache_size: int | str | None = None,
+                 roots: dict[str, Any] | None = None,
+                 chunking: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.repo = Repo(repo)
         self.rev = rev
         self.remote = remote
-        self.source = source_for(self.repo, remote)
+        self.remote_options = dict(remote_options or {})
+        self.cache = _cache_mode(cache, remote, roots)
         self._view: TrackedView | None = None
         self._commit_times: dict[str, float] = {}
+        self.direct: Direct | None = None
+        if self.cache == "repo":
+            if roots is not None:
+                raise UsageError("cas://: 'roots' are read straight from a remote; give "
+                                 "'remote' a URL, or set 'cache' to 'none' or a folder")
+            self.repo: Repo | None = Repo(repo)
+            self.source = source_for(self.repo, remote, self.remote_options)
+        else:
+            self.repo = None
+            self.direct = Direct.make(repo, rev, remote, self.remote_options, self.cache,
+                                      cache_size, roots, chunking)
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -53,7 +90,11 @@ class CasFileSystem(AbstractFileSystem):
 
     def view(self) -> TrackedView:
         """The tracked content this filesystem shows: the working tree's pointers read
-        afresh, or the revision's, re-resolved so that a branch that moved is followed."""
+        afresh, or the revision's, re-resolved so that a branch that moved is followed;
+        reading a remote directly, the pointers read when the filesystem was made."""
+        if self.direct is not None:
+            return self.direct.view()
+        assert self.repo is not None
         if self.rev is None:
             return TrackedView(self.repo, None, source=self.source)
         commit = resolve_rev(self.repo.root, self.rev)
@@ -94,6 +135,9 @@ class CasFileSystem(AbstractFileSystem):
         moves by itself: at a revision, the commit's time (identical for every read of that
         commit, so readers' caches keyed on it stay valid); in the working tree, the time
         its pointer file was last written (re-adding changed data rewrites it)."""
+        if self.direct is not None:
+            return self.direct.mtime
+        assert self.repo is not None
         view = self.view()
         if view.commit is not None:
             t = self._commit_times.get(view.commit)
@@ -153,6 +197,8 @@ class CasFileSystem(AbstractFileSystem):
         entry = self._entry(path)
         if entry.kind != "file":
             raise IsADirectoryError(path)
+        if self.direct is not None:
+            return open_entry(self.direct.reader(), entry)
         return open_entry(self.source, entry)
 
     def ukey(self, path: str) -> str:
@@ -162,7 +208,11 @@ class CasFileSystem(AbstractFileSystem):
 
     @property
     def fsid(self) -> str:
-        """Which content this instance shows: the repository and the revision."""
+        """Which content this instance shows: the repository and the revision (reading a
+        remote directly: the remote and the pointers shown)."""
+        if self.direct is not None:
+            return self.direct.fsid
+        assert self.repo is not None
         return f"cas:{self.repo.root}@{self.rev or 'worktree'}"
 
     def sign(self, path: str, expiration: int = 100, **kwargs: Any) -> str:
@@ -208,8 +258,194 @@ class CasFileSystem(AbstractFileSystem):
         raise self._read_only(rpath)
 
     def __reduce__(self) -> Any:
-        return (_rebuild, (str(self.repo.root), self.rev, self.remote))
+        if self.direct is not None:
+            # The remote and the pointers: a worker needs no repository, Git or cache.
+            return (_rebuild_direct, (self.direct.storage_options(),))
+        assert self.repo is not None
+        return (_rebuild, (str(self.repo.root), self.rev, self.remote, self.remote_options))
 
 
-def _rebuild(repo: str, rev: str | None, remote: str | None) -> CasFileSystem:
-    return CasFileSystem(repo=repo, rev=rev, remote=remote)
+def _rebuild(repo: str, rev: str | None, remote: str | None,
+             remote_options: dict[str, Any] | None = None) -> CasFileSystem:
+    return CasFileSystem(repo=repo, rev=rev, remote=remote, remote_options=remote_options)
+
+
+def _rebuild_direct(options: dict[str, Any]) -> CasFileSystem:
+    return CasFileSystem(**options)
+
+
+def _is_url(remote: str) -> bool:
+    """A remote's URL or path rather than the name of a configured remote (names are
+    letters, digits, '.', '_' and '-', starting with a letter or digit)."""
+    return "://" in remote or os.path.isabs(remote) or remote.startswith((".", "~"))
+
+
+def _cache_mode(cache: str | None | bool, remote: str | None, roots: Any) -> str:
+    """"repo", "none" or a folder (see the module doc)."""
+    if cache is None:
+        return "none" if roots is not None or (remote is not None and _is_url(remote)) \
+            else "repo"
+    if cache is False or cache == "none":
+        return "none"
+    if not isinstance(cache, str) or not cache:
+        raise UsageError(f"cas://: cache must be 'repo', 'none' or a folder, not {cache!r}")
+    if cache == "repo":
+        return "repo"
+    return os.path.abspath(os.path.expanduser(cache))
+
+
+class Direct:
+    """What a filesystem reading a remote directly needs: the remote, the pointers (read
+    once), the chunk cache's folder and size; all of it travels in a pickle."""
+
+    def __init__(self, spec: RemoteSpec, base: str, pointers: dict[str, dict[str, Any]],
+                 chunking: dict[str, Any] | None, cache: str, cache_size: int,
+                 rev: str | None) -> None:
+        from .store.limits import Limits
+
+        self.spec = spec
+        self.base = base
+        self.pointers = pointers
+        self.chunking = chunking
+        self.limits = Limits.from_chunking(chunking)
+        self.cache = cache
+        self.cache_size = cache_size
+        self.rev = rev
+        self.mtime = max((float(p.get("mtime", 0.0)) for p in pointers.values()),
+                         default=0.0)
+        self._view: tuple[int, TrackedView] | None = None
+
+    @classmethod
+    def make(cls, repo: str, rev: str | None, remote: str | None,
+             remote_options: dict[str, Any], cache: str, cache_size: int | str | None,
+             roots: dict[str, Any] | None, chunking: dict[str, Any] | None) -> Direct:
+        """Resolve the remote and read the pointers: from ``roots`` if given, else from
+        ``repo`` at ``rev`` (or its working tree)."""
+        from .remote.chunkcache import parse_size
+
+        size = parse_size(cache_size) if cache_size is not None else DEFAULT_CACHE_SIZE
+        r: Repo | None = None
+        try:
+            if remote is not None and _is_url(remote):
+                check_url(remote)
+                spec = RemoteSpec(redact_url(remote), remote, dict(remote_options))
+                base = os.getcwd()
+            else:
+                r = Repo(repo)
+                named = resolve(r.config, remote)
+                spec = RemoteSpec(named.name, named.url, {**named.options, **remote_options})
+                base = str(r.root)
+                if chunking is None:
+                    chunking = r.config.get("chunking")
+            if roots is not None:
+                direct = cls(spec, base, {}, chunking, cache, size, rev)
+                direct.pointers = direct._resolve_roots(roots)
+                return direct
+            if r is None:
+                r = Repo(repo)
+                if chunking is None:
+                    chunking = r.config.get("chunking")
+            return cls(spec, base, _snapshot(r, rev), chunking, cache, size, rev)
+        finally:
+            if r is not None:
+                r.close()
+
+    def reader(self) -> RemoteReader:
+        """The process's reader of the remote (made anew in a forked process)."""
+        return shared_reader(self.spec, base=Path(self.base), limits=self.limits,
+                             cache_folder=None if self.cache == "none" else Path(self.cache),
+                             cache_bytes=self.cache_size)
+
+    def view(self) -> TrackedView:
+        pid = os.getpid()
+        if self._view is None or self._view[0] != pid:
+            table = {path: (p["pointer"], Pointer(posixpath.basename(path), p["kind"],
+                                                  int(p["size"]), bytes.fromhex(p["digest"]),
+                                                  executable=bool(p.get("executable"))))
+                     for path, p in self.pointers.items()}
+            self._view = (pid, TrackedView.fixed(table, self.reader(), rev=self.rev))
+        return self._view[1]
+
+    @property
+    def fsid(self) -> str:
+        shown = ",".join(f"{k}={v['digest']}" for k, v in sorted(self.pointers.items()))
+        return f"cas:{self.spec.shown()}@{digest_bytes(shown.encode()).hex()}"
+
+    def storage_options(self) -> dict[str, Any]:
+        """The options that make this filesystem again, anywhere the remote is reachable."""
+        return {"remote": self.spec.url, "remote_options": dict(self.spec.options),
+                "roots": {k: dict(v) for k, v in self.pointers.items()},
+                "cache": self.cache, "cache_size": self.cache_size, "rev": self.rev,
+                "chunking": self.chunking}
+
+    def _resolve_roots(self, roots: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``roots`` ({path: digest, or {"digest", "kind", "size", ...}}) checked; kind and
+        size of a bare digest are learned from the remote."""
+        if not isinstance(roots, dict) or not roots:
+            raise UsageError("cas://: roots must map paths to digests, e.g. "
+                             "{'data': '<32 hex digits>'}")
+        out: dict[str, dict[str, Any]] = {}
+        for path, value in roots.items():
+            try:
+                rel = normalize(str(path))
+            except PathError:
+                rel = ""
+            if not rel:
+                raise UsageError(f"cas://: root path {path!r} must name a path inside the "
+                                 "repository")
+            given = value if isinstance(value, dict) else {"digest": value}
+            try:
+                digest = parse_hex_id(given.get("digest"))
+            except ValueError as exc:
+                raise UsageError(f"cas://: root {rel}: {exc}") from None
+            entry = {"digest": digest.hex(), "pointer": str(given.get("pointer",
+                                                                      rel + SUFFIX)),
+                     "mtime": float(given.get("mtime", 0.0))}
+            if given.get("kind") in ("file", "dir") and "size" in given:
+                entry.update(kind=given["kind"], size=int(given["size"]),
+                             executable=bool(given.get("executable", False)))
+            else:
+                entry.update(self._kind_and_size(digest, rel))
+            out[rel] = entry
+        return out
+
+    def _kind_and_size(self, digest: bytes, rel: str) -> dict[str, Any]:
+        from .recipe import decode_recipe
+        from .store.objects import ObjectType
+
+        reader = self.reader()
+        loc = reader.locate(digest)
+        if loc is None:
+            reader.invalidate()
+            loc = reader.locate(digest)
+        if loc is None:
+            raise ObjectMissingError(f"{rel}: {digest.hex()} is not on remote "
+                                     f"'{self.spec.name}'; run 'cas push' where it was added")
+        if loc.type == ObjectType.TREE:
+            return {"kind": "dir", "size": 0, "executable": False}
+        if loc.type == ObjectType.CHUNK:
+            return {"kind": "file", "size": loc.raw_length, "executable": False}
+        _, data = reader.read(digest)
+        size = int(decode_recipe(data)["length"].sum())
+        return {"kind": "file", "size": size, "executable": False}
+
+
+def _snapshot(repo: Repo, rev: str | None) -> dict[str, dict[str, Any]]:
+    """The pointers of ``repo`` at ``rev`` (or in its working tree), as ``roots``."""
+    view = TrackedView(repo, rev)
+    mtime = 0.0
+    if view.commit is not None:
+        out = git(repo.root, "show", "-s", "--format=%ct", view.commit)
+        mtime = float(out.decode().strip() or 0)
+    table = {}
+    for path, (ptr_path, ptr) in view.pointers().items():
+        if ptr.kind not in ("file", "dir"):
+            raise CasError(f"{ptr_path}: unknown kind {ptr.kind!r}")
+        if view.commit is None:
+            try:
+                mtime = (repo.root / ptr_path).stat().st_mtime
+            except OSError:
+                mtime = 0.0
+        table[path] = {"digest": ptr.digest.hex(), "pointer": ptr_path, "kind": ptr.kind,
+                       "size": ptr.size, "executable": ptr.executable, "mtime": mtime}
+    return table

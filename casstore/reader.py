@@ -7,13 +7,16 @@ seekable binary file object for libraries that want one (pyarrow, torch).
 
 With a ``fetch`` callable (see :mod:`casstore.sources`), objects the store lacks are
 requested in one batch per read: the recipe first, then only the chunks covering the range.
+A store with ``read_many`` (a remote read directly, ``casstore.remote.reading``) is asked
+for the chunks of a read in batches of up to BATCH_BYTES, which it reads in few range
+requests, instead of one request per chunk.
 """
 
 from __future__ import annotations
 
 import io
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +27,11 @@ from .store.index import Location
 
 #: Copies what it can of the given object ids into the store it was made for.
 Fetcher = Callable[[Collection[bytes]], None]
+#: {id: decoded bytes} of a batch of chunks, each verified against its id.
+ReadMany = Callable[[Sequence[bytes]], Mapping[bytes, bytes]]
+# Bytes of chunks asked for at once by a batched read: large enough for the range requests
+# of a batch to run side by side, small enough to bound what a read holds twice.
+BATCH_BYTES = 32 << 20
 
 
 class ChunkSource(Protocol):
@@ -60,6 +68,7 @@ class ContentReader:
                                      "bytes")
         self._lru: OrderedDict[int, bytes] = OrderedDict()
         self.chunks_read = 0  # chunks fetched from the store (for callers measuring cost)
+        self._read_many: ReadMany | None = getattr(store, "read_many", None)
 
     def _fetch(self, ids: list[bytes]) -> None:
         assert self.fetch is not None
@@ -96,8 +105,10 @@ class ContentReader:
         end = min(offset + length, self.size)
         if offset >= end:
             return b""
-        out = bytearray()
         i = self._first_chunk(offset)
+        if self._read_many is not None:
+            return self._read_batched(offset, end, i)
+        out = bytearray()
         if self.fetch is not None:
             last = self._first_chunk(end - 1)
             lacking = [self.ids[j] for j in range(i, last + 1)
@@ -111,6 +122,43 @@ class ContentReader:
             out += data[pos - start:min(end, int(self.ends[i])) - start]
             pos = int(self.ends[i])
             i += 1
+        return bytes(out)
+
+    def _read_batched(self, offset: int, end: int, i: int) -> bytes:
+        """Bytes [offset, end), starting in chunk ``i``, read through ``read_many``."""
+        assert self._read_many is not None
+        out = bytearray(end - offset)
+        view = memoryview(out)
+        pos = offset
+        while pos < end:
+            # Chunks i..j-1: those starting before end, up to BATCH_BYTES past pos (at
+            # least one).
+            j = int(np.searchsorted(self.starts, min(end, pos + BATCH_BYTES), side="left"))
+            j = max(j, i + 1)
+            # Held before anything below changes the LRU.
+            held = {k: self._lru[k] for k in range(i, j) if k in self._lru}
+            want = [self.ids[k] for k in range(i, j) if k not in held]
+            got = self._read_many(want) if want else {}
+            self.chunks_read += len(got)
+            for k in range(i, j):
+                data = held.get(k)
+                if data is None:
+                    data = got.get(self.ids[k])
+                    if data is None:
+                        raise ObjectMissingError(f"chunk {self.ids[k].hex()} of "
+                                                 f"{self.digest.hex()} was not read")
+                    if len(data) != int(self.ends[k] - self.starts[k]):
+                        raise CorruptObjectError(f"chunk {self.ids[k].hex()} has the wrong "
+                                                 "length")
+                    if k >= j - self.CACHED_CHUNKS:
+                        self._lru[k] = data
+                        if len(self._lru) > self.CACHED_CHUNKS:
+                            self._lru.popitem(last=False)
+                start = int(self.starts[k])
+                a, b = pos - start, min(end, int(self.ends[k])) - start
+                view[pos - offset:pos - offset + b - a] = memoryview(data)[a:b]
+                pos = start + b
+            i = j
         return bytes(out)
 
     def span(self, offset: int, length: int) -> tuple[int, list[bytes]]:

@@ -13,8 +13,8 @@ fetched in few range requests and verified: ``casstore.remote.backend``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ObjectMissingError
 from .store.graph import Root, expand
@@ -36,11 +36,14 @@ class Backend(Protocol):
         ...
 
 
-def remote_backend(repo: Repo, remote: str | None = None) -> Backend | None:
-    """A backend for ``remote`` (or the default remote) of ``repo``, if one is configured."""
+def remote_backend(repo: Repo, remote: str | None = None,
+                   options: Mapping[str, Any] | None = None) -> Backend | None:
+    """A backend for ``remote`` (or the default remote) of ``repo``, if one is configured;
+    ``options`` (fsspec storage options: endpoint_url, credentials) override the
+    configured ones for this process only."""
     from .errors import CasError, ConfigError
     from .remote.backend import RemoteObjects
-    from .remote.config import remotes, resolve
+    from .remote.config import RemoteSpec, remotes, resolve
     from .remote.store import RemoteStore
 
     try:
@@ -49,6 +52,8 @@ def remote_backend(repo: Repo, remote: str | None = None) -> Backend | None:
         spec = resolve(repo.config, remote)
     except (ConfigError, CasError):
         return None
+    if options:
+        spec = RemoteSpec(spec.name, spec.url, {**spec.options, **options})
     from .store.limits import Limits
 
     limits = Limits.from_chunking(repo.config.get("chunking"))
@@ -210,10 +215,15 @@ def _check_recipe(source: ObjectSource, digest: bytes) -> None:
 
 
 def source_for(repo: Repo, remote: str | None = None, *,
-               extra: Iterable[Backend | None] = ()) -> ObjectSource:
-    """``repo``'s cache backed by ``remote`` (default: the default remote, if any) and by
-    ``extra`` backends (asked first)."""
-    backends = [*extra, remote_backend(repo, remote)]
+               extra: Iterable[Backend | None] = (),
+               options: Mapping[str, Any] | None = None) -> ObjectSource:
+    """``repo``'s cache backed by ``remote`` (default: the default remote, if any; its
+    storage options overridden by ``options``) and by ``extra`` backends (asked first)."""
+    # Without overrides it is called as it always was, (repo, remote): stand-ins that
+    # replace it (tests serving another cache as the remote) keep working.
+    backend_of_remote = remote_backend(repo, remote, options) if options \
+        else remote_backend(repo, remote)
+    backends = [*extra, backend_of_remote]
     live = [b for b in backends if b is not None]
     backend: Backend | None = None
     if len(live) == 1:

@@ -19,6 +19,7 @@ from .store.objects import ObjectType
 from .tree import TreeEntry, check_rel_path, decode_tree
 
 if TYPE_CHECKING:
+    from .reader import ChunkSource
     from .repo import Repo
     from .sources import ObjectSource
 
@@ -57,16 +58,31 @@ def normalize(path: str) -> str:
 class TrackedView:
     """The tracked data of ``repo`` at ``rev`` (a Git revision) or, with ``rev=None``, as the
     working tree's pointer files describe it. Trees are read from ``source`` (default: the
-    cache), which may fetch what the cache lacks (see ``casstore.sources``)."""
+    cache), which may fetch what the cache lacks (see ``casstore.sources``).
 
-    def __init__(self, repo: Repo, rev: str | None = None, *,
-                 source: ObjectSource | None = None) -> None:
+    ``TrackedView.fixed`` makes a view of pointers read earlier, with no repository: what
+    the workers of a job reading straight from a remote see (``casstore.fs``)."""
+
+    def __init__(self, repo: Repo | None, rev: str | None = None, *,
+                 source: ObjectSource | ChunkSource | None = None) -> None:
         self.repo = repo
         self.rev = rev
         self.source = source
-        self.commit = resolve_rev(repo.root, rev) if rev is not None else None
+        self.commit = resolve_rev(repo.root, rev) if rev is not None and repo is not None \
+            else None
         self._pointers: dict[str, tuple[str, Pointer]] | None = None
         self._trees: dict[bytes, list[TreeEntry]] = {}
+
+    @classmethod
+    def fixed(cls, pointers: dict[str, tuple[str, Pointer]], source: ChunkSource, *,
+              rev: str | None = None, commit: str | None = None) -> TrackedView:
+        """A view of ``pointers`` ({data path: (pointer path, pointer)}, as ``pointers()``
+        returns them) whose trees come from ``source``; ``rev``/``commit`` only name where
+        the pointers were read, for messages."""
+        view = cls(None, rev, source=source)
+        view.commit = commit
+        view._pointers = dict(pointers)
+        return view
 
     # pointers -----------------------------------------------------------------------
     def pointers(self) -> dict[str, tuple[str, Pointer]]:
