@@ -1,10 +1,10 @@
 """The exception hierarchy: every error a user can cause or meet through the CLI, ``Repo``
 or ``casstore.open`` is a CasError.
 
-The pure building blocks in ``casstore.versioning`` raise ValueError subclasses of their
+The pure building blocks in ``casstore.review`` raise ValueError subclasses of their
 own (``MetadataError``, ``InvalidVersionError``, ``RuleError``, ``TableError``,
-``SafetensorsError``, ``PointerConflictError``); ``ops/`` and ``versions/`` catch the ones
-they meet and raise a CasError or report a note instead.
+``SafetensorsError``, ``PointerConflictError``); ``ops/`` and the review modules over Git
+and the store catch the ones they meet and raise a CasError or report a note instead.
 
 The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``; nothing
 below the CLI prints or exits, so the library stays usable on its own.

@@ -130,7 +130,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 def parse_pointer_text(text: str, name: str) -> Pointer:
     """Parse and validate pointer text; ``name`` is used in error messages."""
     if any(line.startswith(CONFLICT_MARKERS) for line in text.splitlines()):
-        from .versioning.conflict import conflict_message
+        from .review.conflicts import conflict_message
 
         raise PointerError(conflict_message(name))
     if "\x00" in text:

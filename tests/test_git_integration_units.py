@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from casstore.githooks import BEGIN, END, install_hook, uninstall_hook
-from casstore.merge import merge_meta, merge_trees
+from casstore.ops.merge import merge_meta, merge_trees
 from casstore.pointer import Pointer
-from casstore.textconv import summarize
+from casstore.review.textconv import summarize
 from casstore.tree import TreeEntry
 
 D1 = bytes(range(16))

@@ -91,7 +91,7 @@ def test_bf16_header(tmp_path: Path) -> None:
     """BF16 values are widened to float32 exactly (no numpy dtype for them)."""
     import struct
 
-    from casstore.versioning.safetensors_diff import diff_tensors, parse_header
+    from casstore.review.tensors import diff_tensors, parse_header
 
     w = np.random.default_rng(2).standard_normal(64).astype(np.float32)
 

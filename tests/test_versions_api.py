@@ -13,9 +13,9 @@ from casstore.errors import CasError, ObjectMissingError, PointerError, UsageErr
 from casstore.pointer import Pointer
 from casstore.reader import ContentReader
 from casstore.repo import Repo
+from casstore.review.conflicts import split_conflict
+from casstore.review.content import file_changes
 from casstore.store.local import LocalStore
-from casstore.versions.conflicts import split_conflict
-from casstore.versions.content import file_changes
 
 WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "pr-diff.yml"
 
@@ -176,8 +176,8 @@ def test_pr_workflow_script_posts_the_markdown_diff(repo: Path, cas, tmp_path: P
 
 def test_hostile_file_names_cannot_rewrite_the_pr_comment(tmp_path: Path) -> None:
     from casstore.ops.diff import DiffEntry, DiffResult
-    from casstore.versions.content import FileChanges
-    from casstore.versions.report import diff_markdown
+    from casstore.review.content import FileChanges
+    from casstore.review.render import diff_markdown
 
     evil = "x`</details>\n# Approved | ok"
     e = DiffEntry(path="d", pointer="d.cas", status="modified", kind="dir", old_size=1,

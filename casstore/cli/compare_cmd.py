@@ -33,7 +33,7 @@ def compare(
     if json_out or fmt == "json":
         print_json(res.to_dict())
     else:
-        from ..versions.report import compare_markdown, compare_text
+        from ..review.render import compare_markdown, compare_text
 
         say(compare_markdown(res).rstrip() if fmt == "markdown" else compare_text(res))
     if fail_on_regression:

@@ -12,7 +12,7 @@ from .app import app
 from .output import open_repo, plural, print_json, say
 
 if TYPE_CHECKING:
-    from ..versioning.review import Regression
+    from ..review.rules import Regression
 
 
 # Options shared by ``cas diff`` and ``cas compare`` (one review, two ways in).
@@ -35,7 +35,7 @@ def gate(regressions: list[Regression], rules: bool) -> None:
     stderr, so that the report on stdout (a pull-request comment) stays as it is and the
     CI log still shows why the check failed.
     """
-    from ..versions.report import regression_lines
+    from ..review.render import regression_lines
 
     if not rules:
         print("cas: no review.metrics rules in .cas/config.yaml; nothing to check",
@@ -73,7 +73,7 @@ def diff(
     if json_out or fmt == "json":
         print_json(res.to_dict())
     else:
-        from ..versions.report import diff_markdown, diff_text
+        from ..review.render import diff_markdown, diff_text
 
         say(diff_markdown(res).rstrip() if fmt == "markdown" else diff_text(res))
     if fail_on_regression:

@@ -83,7 +83,7 @@ def textconv(path: str = typer.Argument(..., help="A pointer file (Git passes a 
     """Print a readable summary of a pointer file (Git's diff driver for *.cas)."""
     from ..errors import CasError
     from ..repo import Repo
-    from ..textconv import summarize
+    from ..review.textconv import summarize
 
     with open(path, "rb") as f:
         text = f.read(1 << 20).decode("utf-8", "replace")

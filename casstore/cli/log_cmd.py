@@ -14,7 +14,7 @@ HEADLINE = 3  # metrics per row unless versioning.log_metrics names them
 
 
 def _metric_text(metrics: dict[str, Any], names: list[str] | None) -> str:
-    from ..versioning.compare import flatten, fmt_value
+    from ..review.compare import flatten, fmt_value
 
     flat = flatten(metrics)
     keys = [n for n in names if n in flat] if names else list(flat)[:HEADLINE]
@@ -55,8 +55,8 @@ def log(
 
 
 def _plot(entries: list[Any], spec: str) -> None:
-    from ..versioning.compare import flatten
-    from ..versioning.plot import terminal_plot
+    from ..review.compare import flatten
+    from ..review.plot import terminal_plot
 
     metrics = [m.strip() for m in spec.split(",") if m.strip()]
     if not metrics:

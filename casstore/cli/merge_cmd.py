@@ -23,7 +23,7 @@ def merge(
     Folders whose two sides changed different files are merged and checked out; real
     conflicts are listed.
     """
-    from ..merge import merge_conflicted
+    from ..ops.merge import merge_conflicted
 
     with open_repo() as repo:
         results = merge_conflicted(repo, pointers or None)
@@ -51,7 +51,7 @@ def merge_driver(
 ) -> None:
     """Git merge driver for *.cas: merge pointers, exit 1 on a real conflict."""
     from ..atomic import atomic_write_text
-    from ..merge import conflict_text, merge_pointers
+    from ..ops.merge import conflict_text, merge_pointers
 
     def read(p: str) -> str:
         return Path(p).read_bytes()[: 1 << 20].decode("utf-8", "replace")

@@ -27,7 +27,7 @@ def report(
     the data each was trained on.
     """
     from ..atomic import atomic_write_text
-    from ..versioning.plot import ReportVersion, html_report
+    from ..review.plot import ReportVersion, html_report
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if metrics is not None and not names:

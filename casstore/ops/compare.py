@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..hashing import parse_hex_id
 from ..pointer import SUFFIX
-from ..versioning.compare import MetaComparison, compare_meta
-from ..versioning.compare import to_dict as meta_to_dict
-from ..versioning.review import Regression, check
-from ..versions.content import (
+from ..review.compare import MetaComparison, compare_meta
+from ..review.compare import to_dict as meta_to_dict
+from ..review.content import (
     ChunkSharing,
     FileChanges,
     RowOptions,
@@ -24,9 +23,10 @@ from ..versions.content import (
     file_changes,
     format_details,
 )
-from ..versions.gate import TableKeys, higher_is_better_hints, review_rules
-from ..versions.history import PointerState
-from ..versions.refs import resolve
+from ..review.history import PointerState
+from ..review.refs import resolve
+from ..review.rules import Regression, check
+from ..review.settings import TableKeys, higher_is_better_hints, review_rules
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -76,8 +76,8 @@ class CompareResult:
     same_content: bool
     chunks: ChunkSharing | None = None
     files: FileChanges | None = None
-    tensors: Any = None  # versioning.safetensors_diff.TensorDiff
-    table: Any = None  # versioning.tabular.TableDiff
+    tensors: Any = None  # review.tensors.TensorDiff
+    table: Any = None  # review.tables.TableDiff
     tables: dict[str, Any] = field(default_factory=dict)  # per modified file in a folder
     tensor_files: dict[str, Any] = field(default_factory=dict)  # per model in a folder
     lineage: list[LineageChange] = field(default_factory=list)
@@ -88,17 +88,17 @@ class CompareResult:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        from ..versioning import safetensors_diff, tabular
+        from ..review import tables, tensors
 
         return {
             "old": asdict(self.old), "new": asdict(self.new),
             "meta": meta_to_dict(self.meta), "same_content": self.same_content,
             "chunks": self.chunks.to_dict() if self.chunks else None,
             "files": self.files.to_dict() if self.files else None,
-            "tensors": safetensors_diff.to_dict(self.tensors) if self.tensors else None,
-            "table": tabular.to_dict(self.table) if self.table else None,
-            "tables": {k: tabular.to_dict(v) for k, v in self.tables.items()},
-            "tensor_files": {k: safetensors_diff.to_dict(v)
+            "tensors": tensors.to_dict(self.tensors) if self.tensors else None,
+            "table": tables.to_dict(self.table) if self.table else None,
+            "tables": {k: tables.to_dict(v) for k, v in self.tables.items()},
+            "tensor_files": {k: tensors.to_dict(v)
                              for k, v in self.tensor_files.items()},
             "lineage": [asdict(c) for c in self.lineage],
             "notes": list(self.notes),

@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PointerError
 from ..gitutil import pointer_blobs, resolve_rev
 from ..pointer import SUFFIX, Pointer
-from ..versioning.compare import MetaComparison, compare_meta
-from ..versioning.compare import to_dict as meta_to_dict
-from ..versioning.review import Regression, ReviewRules, check
-from ..versions.content import (
+from ..review.compare import MetaComparison, compare_meta
+from ..review.compare import to_dict as meta_to_dict
+from ..review.content import (
     FileChanges,
     RowOptions,
     chunk_sharing,
     file_changes,
     format_details,
 )
-from ..versions.gate import TableKeys, higher_is_better_hints, review_rules
-from ..versions.history import cat_files, has_commits, parse_blob
+from ..review.history import cat_files, has_commits, parse_blob
+from ..review.rules import Regression, ReviewRules, check
+from ..review.settings import TableKeys, higher_is_better_hints, review_rules
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -53,17 +53,17 @@ class DiffEntry:
     regressions: list[Regression] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..versioning import safetensors_diff, tabular
+        from ..review import tables, tensors
 
         d = {k: v for k, v in asdict(self).items()
              if k not in ("files", "meta", "tensors", "table", "tables", "tensor_files",
                           "regressions")}
         d["files"] = self.files.to_dict() if self.files else None
         d["meta"] = meta_to_dict(self.meta) if self.meta else None
-        d["tensors"] = safetensors_diff.to_dict(self.tensors) if self.tensors else None
-        d["table"] = tabular.to_dict(self.table) if self.table else None
-        d["tables"] = {k: tabular.to_dict(v) for k, v in self.tables.items()}
-        d["tensor_files"] = {k: safetensors_diff.to_dict(v)
+        d["tensors"] = tensors.to_dict(self.tensors) if self.tensors else None
+        d["table"] = tables.to_dict(self.table) if self.table else None
+        d["tables"] = {k: tables.to_dict(v) for k, v in self.tables.items()}
+        d["tensor_files"] = {k: tensors.to_dict(v)
                              for k, v in self.tensor_files.items()}
         d["regressions"] = [r.to_dict() for r in self.regressions]
         return d

@@ -19,8 +19,15 @@ from ..atomic import atomic_write_text
 from ..errors import CasError, ConfigError, PathError, PointerError, UsageError
 from ..gitutil import git
 from ..pointer import MAX_POINTER_BYTES, SUFFIX, Pointer, data_path_for, parse_pointer_text
-from ..versioning.conflict import conflict_message, find_conflict_markers
-from ..versioning.metadata import (
+from ..review.conflicts import conflict_message, find_conflict_markers, split_conflict
+from ..review.history import (
+    PointerState,
+    cat_files,
+    has_commits,
+    parse_blob,
+    pointer_history,
+)
+from ..review.metadata import (
     DEFAULT_ENV_PACKAGES,
     MetadataError,
     capture_env,
@@ -29,16 +36,8 @@ from ..versioning.metadata import (
     parse_kv_flags,
     sort_nested,
 )
-from ..versioning.schemes import InvalidVersionError, Scheme, get_scheme
-from ..versions.conflicts import split_conflict
-from ..versions.history import (
-    PointerState,
-    cat_files,
-    has_commits,
-    parse_blob,
-    pointer_history,
-)
-from ..versions.refs import aliases_of, pointer_rel_for
+from ..review.refs import aliases_of, pointer_rel_for
+from ..review.schemes import InvalidVersionError, Scheme, get_scheme
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -425,7 +424,7 @@ def alias(repo: Repo, path: str, name: str, *, to: str | None = None,
     """Point the alias ``name`` (a Git tag ``PATH@NAME``, moved with force) at a version:
     ``to`` (a version, alias or Git revision of the artifact), else the committed version
     in the working tree; or, with ``remove``, delete it."""
-    from ..versions.refs import alias_commit, alias_tag, resolve
+    from ..review.refs import alias_commit, alias_tag, resolve
 
     rel = pointer_rel_for(repo, path)
     data_rel = rel[:-len(SUFFIX)]

@@ -1,6 +1,6 @@
 import json
 
-from casstore.versioning.compare import (
+from casstore.review.compare import (
     compare_meta,
     flatten,
     higher_is_better,

@@ -1,6 +1,6 @@
 import pytest
 
-from casstore.versioning.conflict import (
+from casstore.review.conflicts import (
     PointerConflictError,
     check_conflict,
     conflict_message,

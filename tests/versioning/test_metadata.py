@@ -3,7 +3,7 @@ import platform
 
 import pytest
 
-from casstore.versioning import metadata as md
+from casstore.review import metadata as md
 
 
 def test_kv_flags_typed_and_nested():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from casstore.versioning.safetensors_diff import (
+from casstore.review.tensors import (
     SafetensorsError,
     diff_tensors,
     parse_header,

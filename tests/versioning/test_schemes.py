@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from casstore.versioning.schemes import InvalidVersionError, get_scheme
+from casstore.review.schemes import InvalidVersionError, get_scheme
 
 
 def record(scheme, n, **kw):

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from casstore.versioning.tabular import (
+from casstore.review.tables import (
     TableError,
     detect_format,
     diff_tables,

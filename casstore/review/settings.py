@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..versioning.review import ReviewRules, RuleError, parse_rules
+from .rules import ReviewRules, RuleError, parse_rules
 
 if TYPE_CHECKING:
     from ..repo import Repo

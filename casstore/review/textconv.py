@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import CasError
-from .pointer import Pointer, parse_pointer_text
-from .units import human_bytes
+from ..errors import CasError
+from ..pointer import Pointer, parse_pointer_text
+from ..units import human_bytes
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from ..repo import Repo
 
 MAX_FILES = 2000  # a diff of a huge folder lists this many files, then a count
 
@@ -40,8 +40,8 @@ def _files(ptr: Pointer, repo: Repo | None) -> list[str] | None:
         return rows
     if repo is None:
         return None
-    from .store.objects import ObjectType
-    from .tree import decode_tree
+    from ..store.objects import ObjectType
+    from ..tree import decode_tree
 
     try:
         loc = repo.cache.locate(ptr.digest)

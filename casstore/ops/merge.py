@@ -16,14 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CasError, CorruptObjectError, PointerError
-from .pointer import Pointer, parse_pointer_text
-from .store.objects import ObjectType
-from .tree import TreeEntry, decode_tree, encode_tree, tree_digest
+from ..errors import CasError, CorruptObjectError, PointerError
+from ..pointer import Pointer, parse_pointer_text
+from ..store.objects import ObjectType
+from ..tree import TreeEntry, decode_tree, encode_tree, tree_digest
 
 if TYPE_CHECKING:
-    from .repo import Repo
-    from .sources import ObjectSource
+    from ..repo import Repo
+    from ..sources import ObjectSource
 
 _MISSING = object()
 
@@ -194,9 +194,9 @@ def merge_pointers(repo: Repo, base_text: str | None, ours_text: str, theirs_tex
 
 def _merge_dirs(repo: Repo, base: Pointer | None, ours: Pointer, theirs: Pointer, shown: str,
                 res: MergeResult) -> Pointer | None:
-    from .ops.add import INLINE_ENTRIES
-    from .reachability import Root
-    from .sources import source_for
+    from ..reachability import Root
+    from ..sources import source_for
+    from .add import INLINE_ENTRIES
 
     source = source_for(repo)
     try:
@@ -245,7 +245,7 @@ def conflict_text(ours_text: str, theirs_text: str) -> str:
 
 def conflicted_pointers(repo: Repo) -> list[str]:
     """Root-relative pointer files Git lists as unmerged."""
-    from .gitutil import git
+    from ..gitutil import git
 
     out = git(repo.root, "diff", "--name-only", "--diff-filter=U", "-z", "--relative")
     return sorted(p for p in out.decode("utf-8", "surrogateescape").split("\0")
@@ -255,8 +255,8 @@ def conflicted_pointers(repo: Repo) -> list[str]:
 def merge_conflicted(repo: Repo, pointers: list[str] | None = None) -> list[MergeResult]:
     """Resolve pointer files left conflicted by a Git merge, from Git's three index stages;
     merged pointers are written (and their data checked out)."""
-    from .atomic import atomic_write_text
-    from .gitutil import git
+    from ..atomic import atomic_write_text
+    from ..gitutil import git
 
     # Names typed by the user are relative to the current folder; Git's are to the root.
     names = [repo.rel(Path(os.path.abspath(p))) for p in pointers] if pointers \

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..units import human_bytes, plural
-from ..versioning import compare as metacmp
-from ..versioning import safetensors_diff, tabular
+from . import compare as metacmp
+from . import tables, tensors
 
 if TYPE_CHECKING:
     from ..ops.compare import CompareResult
     from ..ops.diff import DiffEntry, DiffResult
-    from ..versioning.review import Regression
     from .content import ChunkSharing, FileChanges
+    from .rules import Regression
 
 #: Hidden marker that lets a CI job find and update its own earlier comment.
 COMMENT_MARKER = "<!-- cas-diff -->"
@@ -97,7 +97,7 @@ def _tensor_files_text(prefix: str, files: dict[str, Any]) -> list[str]:
     lines = []
     for name, t in files.items():
         lines.append(f"tensors {prefix}/{name}:")
-        lines += _indent(safetensors_diff.render_text(t))
+        lines += _indent(tensors.render_text(t))
     return lines
 
 
@@ -105,7 +105,7 @@ def _tensor_files_md(prefix: str, files: dict[str, Any]) -> list[str]:
     out = []
     for name, t in files.items():
         out += [_code(f"{prefix}/{name}"), ""]
-        out += safetensors_diff.render_markdown(t).rstrip().splitlines() + [""]
+        out += tensors.render_markdown(t).rstrip().splitlines() + [""]
     return out
 
 
@@ -131,13 +131,13 @@ def compare_text(r: CompareResult) -> str:
         lines += _names("modified", r.files.modified, r.new.path, "~")
     if r.tensors:
         lines.append("tensors:")
-        lines += _indent(safetensors_diff.render_text(r.tensors))
+        lines += _indent(tensors.render_text(r.tensors))
     if r.table:
         lines.append("table:")
-        lines += _indent(tabular.render_text(r.table))
+        lines += _indent(tables.render_text(r.table))
     for name, t in r.tables.items():
         lines.append(f"table {r.new.path}/{name}:")
-        lines += _indent(tabular.render_text(t))
+        lines += _indent(tables.render_text(t))
     lines += _tensor_files_text(r.new.path, r.tensor_files)
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)
@@ -180,12 +180,12 @@ def compare_markdown(r: CompareResult) -> str:
         out += _md_names("modified", r.files.modified, r.new.path)
         out.append("")
     if r.tensors:
-        out += safetensors_diff.render_markdown(r.tensors).rstrip().splitlines() + [""]
+        out += tensors.render_markdown(r.tensors).rstrip().splitlines() + [""]
     if r.table:
-        out += tabular.render_markdown(r.table).rstrip().splitlines() + [""]
+        out += tables.render_markdown(r.table).rstrip().splitlines() + [""]
     for name, t in r.tables.items():
         out += [_code(f"{r.new.path}/{name}"), ""]
-        out += tabular.render_markdown(t).rstrip().splitlines() + [""]
+        out += tables.render_markdown(t).rstrip().splitlines() + [""]
     out += _tensor_files_md(r.new.path, r.tensor_files)
     out += [f"> {n}" for n in r.notes]
     return "\n".join(out).rstrip() + "\n"
@@ -236,12 +236,12 @@ def diff_text(r: DiffResult) -> str:
                 lines.append(f"  param {p.name}: {metacmp.fmt_value(p.old)} -> "
                              f"{metacmp.fmt_value(p.new)}")
         if e.tensors:
-            lines += _indent(safetensors_diff.render_text(e.tensors))
+            lines += _indent(tensors.render_text(e.tensors))
         if e.table:
-            lines += _indent(tabular.render_text(e.table), "    ")
+            lines += _indent(tables.render_text(e.table), "    ")
         for name, t in e.tables.items():
             lines.append(f"  table {e.path}/{name}:")
-            lines += _indent(tabular.render_text(t), "    ")
+            lines += _indent(tables.render_text(t), "    ")
         lines += _indent("\n".join(_tensor_files_text(e.path, e.tensor_files)))
     lines += regression_lines(r.regressions)
     lines += [f"note: {n}" for n in r.notes]
@@ -284,12 +284,12 @@ def diff_markdown(r: DiffResult) -> str:
         if e.meta and (e.meta.has_changes or e.old_version != e.new_version):
             body += metacmp.render_markdown(e.meta).rstrip().splitlines() + [""]
         if e.tensors:
-            body += safetensors_diff.render_markdown(e.tensors).rstrip().splitlines() + [""]
+            body += tensors.render_markdown(e.tensors).rstrip().splitlines() + [""]
         if e.table:
-            body += tabular.render_markdown(e.table).rstrip().splitlines() + [""]
+            body += tables.render_markdown(e.table).rstrip().splitlines() + [""]
         for name, t in e.tables.items():
             body += [_code(f"{e.path}/{name}"), ""]
-            body += tabular.render_markdown(t).rstrip().splitlines() + [""]
+            body += tables.render_markdown(t).rstrip().splitlines() + [""]
         body += _tensor_files_md(e.path, e.tensor_files)
         if body:
             name = _code(e.path + ("/" if e.kind == "dir" else ""))

@@ -18,8 +18,8 @@ from ..reporting import SILENT, Reporter
 from ..store.local import LocalStore
 from ..store.objects import ObjectType
 from ..tree import TreeEntry, decode_tree
-from ..versioning.tabular import TableError
-from .gate import TableKeys
+from .settings import TableKeys
+from .tables import TableError
 
 MAX_DETAILED_FILES = 10  # table diffs inside one folder, to bound the work per report
 
@@ -210,7 +210,7 @@ def tensor_diff(store: LocalStore, old: Pointer, new: Pointer,
     Headers are read through the content reader, and tensors whose bytes map to the same
     chunks on both sides are known equal without reading them.
     """
-    from ..versioning.safetensors_diff import diff_tensors, parse_header
+    from .tensors import diff_tensors, parse_header
 
     if old.kind != "file" or new.kind != "file" or not (is_safetensors(old.path)
                                                         and is_safetensors(new.path)):
@@ -237,8 +237,8 @@ def table_diff(store: LocalStore, old_name: str, old_digest: bytes, old_size: in
                rows: RowOptions | None = None, display: str = "") -> Any:
     """TableDiff (schema and row counts, and with ``rows`` the row-level difference) of two
     Parquet/CSV versions, or None when the cache lacks one or the files are no tables."""
-    from ..versioning.rowdiff import row_diff
-    from ..versioning.tabular import detect_format, diff_tables, table_info
+    from .rowdiff import row_diff
+    from .tables import detect_format, diff_tables, table_info
 
     if store.locate(old_digest) is None or store.locate(new_digest) is None:
         return None
@@ -279,7 +279,7 @@ def _delimiter(name: str) -> str | None:
 
 
 def is_table(name: str) -> bool:
-    from ..versioning.tabular import detect_format
+    from .tables import detect_format
 
     return detect_format(name) is not None
 
@@ -351,7 +351,7 @@ def _models(store: LocalStore, entries: list[TreeEntry], notes: list[str], displ
 def _tensor_refs(store: LocalStore, members: dict[str, TreeEntry],
                  readers: dict[str, ContentReader]) -> dict[str, Any] | None:
     """{tensor name: TensorRef} over all files of one model; None if the cache lacks one."""
-    from ..versioning.safetensors_diff import SafetensorsError, TensorRef, parse_header
+    from .tensors import SafetensorsError, TensorRef, parse_header
 
     refs: dict[str, Any] = {}
     for path, e in sorted(members.items()):
@@ -374,7 +374,7 @@ def folder_tensor_diffs(store: LocalStore, old: Pointer, new: Pointer, notes: li
     """{model name: TensorDiff} for the safetensors models of two folder versions that
     changed, tensors matched by name across shards; models the cache cannot read are
     left out with a note."""
-    from ..versioning.safetensors_diff import SafetensorsError, diff_tensor_sets
+    from .tensors import SafetensorsError, diff_tensor_sets
 
     ta, tb = tree_entries(store, old.digest), tree_entries(store, new.digest)
     if ta is None or tb is None:
@@ -418,8 +418,8 @@ def format_details(store: LocalStore, old: Pointer, new: Pointer, files: FileCha
     """Tensors, tables and the models and tables inside folders of two versions; problems
     reading a format become notes, never failures of the whole report. With ``rows``,
     tables are compared row by row (which reads them whole, streaming)."""
-    from ..versioning.safetensors_diff import SafetensorsError
-    from ..versioning.tabular import TableError
+    from .tables import TableError
+    from .tensors import SafetensorsError
 
     out = Details()
     if rows is not None:

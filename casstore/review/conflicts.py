@@ -1,4 +1,4 @@
-"""Detect Git conflict markers left in a pointer file.
+"""Git conflict markers left in a pointer file: finding them, and both sides of the file.
 
 When two branches bump the same model, Git merges the pointer into a file
 with ``<<<<<<<``/``=======``/``>>>>>>>`` lines. Parsing that as YAML gives a
@@ -19,6 +19,7 @@ __all__ = [
     "check_conflict",
     "conflict_message",
     "find_conflict_markers",
+    "split_conflict",
 ]
 
 # Git writes exactly 7 marker characters (configurable via conflict-marker-size,
@@ -83,3 +84,31 @@ def check_conflict(text: str, path: str) -> None:
     markers = find_conflict_markers(text)
     if markers:
         raise PointerConflictError(path, markers)
+
+
+def split_conflict(text: str) -> tuple[str, str]:
+    """(ours, theirs): the file as each side of the merge wrote it.
+
+    Lines outside conflict blocks belong to both; a diff3 base section (``|||||||``) to
+    neither. Marker lines are matched the way Git writes them: at the start of a line.
+    """
+    ours: list[str] = []
+    theirs: list[str] = []
+    state = ""
+    for line in text.splitlines(keepends=True):
+        if line.startswith("<<<<<<<"):
+            state = "ours"
+        elif line.startswith("|||||||") and state == "ours":
+            state = "base"
+        elif line.startswith("=======") and state in ("ours", "base"):
+            state = "theirs"
+        elif line.startswith(">>>>>>>") and state == "theirs":
+            state = ""
+        elif state == "ours":
+            ours.append(line)
+        elif state == "theirs":
+            theirs.append(line)
+        elif not state:
+            ours.append(line)
+            theirs.append(line)
+    return "".join(ours), "".join(theirs)

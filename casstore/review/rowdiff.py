@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .tabular import TableError
+from .tables import TableError
 
 __all__ = ["DETAIL_ROWS", "EXAMPLES", "RowDiff", "row_diff"]
 

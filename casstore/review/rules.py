@@ -14,7 +14,7 @@ that matches it (config order), else by ``"*"``; a metric no rule matches is nev
 regression. A rule without a threshold allows no worsening at all. Thresholds are
 absolute (``0.005``) or relative to the old value (``"1%"``).
 
-Pure: parses a mapping and checks :class:`~casstore.versioning.compare.MetaComparison`
+Pure: parses a mapping and checks :class:`~casstore.review.compare.MetaComparison`
 objects; the CLI decides what to print and which exit code to use.
 """
 
