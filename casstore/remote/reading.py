@@ -267,3 +267,13 @@ def shared_reader(spec: RemoteSpec, *, base: Path, limits: Limits,
             reader = _SHARED[key] = RemoteReader(spec, base=base, limits=limits,
                                                  chunk_cache=cache)
         return reader
+
+
+def process_stats() -> dict[str, int]:
+    """What this process's readers fetched from remotes: objects, bytes, range requests
+    (for jobs and benchmarks checking where the reading happened)."""
+    with _SHARED_LOCK:
+        readers = list(_SHARED.values())
+    return {"objects": sum(r.objects_fetched for r in readers),
+            "bytes": sum(r.bytes_fetched for r in readers),
+            "requests": sum(r.requests for r in readers)}
