@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -17,7 +19,7 @@ from .recipe import decode_recipe, encode_recipe
 from .store.index import Location, ids_array
 from .store.local import LocalStore, PackWriter
 from .store.objects import Codec, ObjectType, compress
-from .writeback import BackgroundWriter
+from .writeback import BackgroundWriter, WrittenHasher
 
 COMPRESS_PROBE_MIN = 4096
 COMPRESS_WORTH = 0.9  # keep zstd only when the probe shrinks by more than 10%
@@ -172,21 +174,33 @@ def chunk_list(store: LocalStore, digest: bytes, size: int) -> list[tuple[bytes,
 # runs stay in them (0.62 s).
 RUN_MAX = 1 << 20
 WRITE_AHEAD_MIN = 8 << 20  # files from this size are written on a second thread
+RANGE_MIN = 8 << 20  # files from this size are copied by the kernel (see _restore_ranges)
+RANGE_PIECE = 1 << 20  # bytes per copy_file_range call, handed to the hasher as they land
+# copy_file_range refused for this pair of files, not failed: no such system call (ENOSYS, or
+# EPERM from a container's seccomp filter), files on two file systems on older kernels
+# (EXDEV), a file system or descriptor that cannot (EOPNOTSUPP, EINVAL, EBADF). The same bytes
+# then go through a buffer; anything else (EIO, ENOSPC) is a real error and is raised.
+_NO_KERNEL_COPY = frozenset({errno.ENOSYS, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP,
+                             errno.ENOTSUP, errno.EINVAL, errno.EBADF})
 
 
 def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
                  advance: Callable[[int], None] | None = None) -> None:
-    """Write the file's bytes to ``out``, checking every chunk and the whole digest.
+    """Write the file's bytes to ``out``, checking the whole digest (and every chunk read
+    through a buffer).
 
-    Chunks that sit back to back, uncompressed, in one pack (the usual layout of a file added
-    in one go) are read with one pread per run of up to RUN_MAX bytes and written with one
-    write; each chunk is still verified against its id. Large files are written on a second
-    thread while the next run is read and verified.
+    A large file written to a regular file is copied by the kernel, range by range, from the
+    packs (``_restore_ranges``). Otherwise chunks that sit back to back, uncompressed, in one
+    pack (the usual layout of a file added in one go) are read with one pread per run of up to
+    RUN_MAX bytes and written with one write; each chunk is verified against its id. Large
+    files are then written on a second thread while the next run is read and verified.
     """
     chunks = chunk_list(store, digest, size)
     if not isinstance(store, LocalStore):
         # Other object sources (a cache plus on-demand fetches) read object by object.
         _restore_each(store, chunks, digest, size, out, advance)
+        return
+    if size >= RANGE_MIN and _restore_ranges(store, chunks, digest, size, out, advance):
         return
     if size >= WRITE_AHEAD_MIN:
         with BackgroundWriter(out, RUN_MAX + (1 << 20)) as writer:
@@ -206,19 +220,172 @@ def restore_file(store: LocalStore, digest: bytes, size: int, out: BinaryIO, *,
     _restore_runs(store, chunks, digest, size, take, write, advance)
 
 
-def _restore_runs(store: LocalStore, chunks: list[tuple[bytes, int]], digest: bytes,
-                  size: int, take: Callable[[int], bytearray],
-                  write: Callable[..., None], advance: Callable[[int], None] | None) -> None:
+@dataclass(frozen=True)
+class _Rows:
+    """Where each chunk of a file is stored, from one vectorised index lookup."""
+
+    packs: list[str]  # pack name per chunk
+    offset: list[int]
+    length: list[int]  # stored length
+    codec: list[int]
+
+
+def _chunk_rows(store: LocalStore, chunks: list[tuple[bytes, int]], digest: bytes) -> _Rows:
     index = store.index()
     rows = index.rows_of(ids_array(cid for cid, _ in chunks))
     if len(rows) and int(rows.min()) < 0:
         missing = chunks[int(np.argmin(rows))][0]
         raise ObjectMissingError(f"chunk {missing.hex()} of {digest.hex()} is not in the cache")
-    pack, offset = index.pack[rows].tolist(), index.offset[rows].tolist()
-    length, codec = index.length[rows].tolist(), index.codec[rows].tolist()
     if len(rows) and int(index.type[rows].max()) != ObjectType.CHUNK:
         raise CorruptObjectError(f"the recipe of {digest.hex()} names an object that is not a "
                                  "chunk; run 'cas fsck'")
+    names = index.packs
+    return _Rows([names[p] for p in index.pack[rows].tolist()], index.offset[rows].tolist(),
+                 index.length[rows].tolist(), index.codec[rows].tolist())
+
+
+def _file_fd(out: BinaryIO) -> int | None:
+    """The descriptor behind ``out`` if it is a regular file, else None (a pipe, a hashing
+    wrapper, an in-memory buffer)."""
+    fileno = getattr(out, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        fd = fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+
+
+def _restore_ranges(store: LocalStore, chunks: list[tuple[bytes, int]], digest: bytes,
+                    size: int, out: BinaryIO, advance: Callable[[int], None] | None) -> bool:
+    """Rebuild the file with the kernel copying pack ranges into it; False if ``out`` cannot
+    be written this way (nothing was written then, and the caller uses the buffered path).
+
+    Consecutive uncompressed chunks stored back to back in one pack are one byte range: one
+    ``copy_file_range`` per RANGE_PIECE moves them from the pack's page cache to the file's,
+    with no copy through this process (file systems that share extents may not copy at all).
+    Compressed chunks are read, verified and written at their offset. The bytes are then
+    verified where it matters, in the file itself: a second thread hashes what the file holds
+    right behind the copies (``WrittenHasher``, from the page cache, no copy), and the digest
+    must equal the pointer's before the caller may rename the file into place. Chunks are not
+    hashed one by one on this path: the whole-file digest covers every byte of every chunk,
+    and on a mismatch the damaged chunk is looked for, to name it.
+    """
+    fd = _file_fd(out)
+    if fd is None:
+        return False
+    out.flush()
+    start = os.lseek(fd, 0, os.SEEK_CUR)
+    if os.fstat(fd).st_size != start:
+        return False  # not appending at the end: keep the plain writes
+    rows = _chunk_rows(store, chunks, digest)
+    try:
+        # Sized first: the hasher maps the file, and mmap refuses ranges past its end.
+        os.ftruncate(fd, start + size)
+        hasher = WrittenHasher(fd, start, start + size)
+    except (OSError, ValueError):
+        os.ftruncate(fd, start)
+        return False
+    copier = _RangeCopier(fd)
+    with hasher:
+        pos = start
+        i, n = 0, len(chunks)
+        while i < n:
+            if rows.codec[i] == Codec.NONE:
+                j, end = i, rows.offset[i]
+                while (j < n and rows.packs[j] == rows.packs[i] and rows.codec[j] == Codec.NONE
+                       and rows.offset[j] == end):
+                    if rows.length[j] != chunks[j][1]:
+                        raise CorruptObjectError(
+                            f"chunk {chunks[j][0].hex()} has the wrong length in the index; "
+                            "run 'cas fsck'")
+                    end += rows.length[j]
+                    j += 1
+                loc = Location(rows.packs[i], ObjectType.CHUNK, Codec.NONE, end - rows.offset[i],
+                               rows.offset[i], end - rows.offset[i])
+                src = store.range_fd(loc)
+                for a in range(loc.offset, end, RANGE_PIECE):
+                    count = min(RANGE_PIECE, end - a)
+                    copier.copy(src, a, count, pos, loc.pack)
+                    pos += count
+                    hasher.written(pos)
+                    if advance:
+                        advance(count)
+                i = j
+            else:
+                cid, want = chunks[i]
+                _, data = store.read(cid)
+                if len(data) != want:
+                    raise CorruptObjectError(f"chunk {cid.hex()} has the wrong length")
+                _pwrite_all(fd, data, pos)
+                pos += want
+                hasher.written(pos)
+                if advance:
+                    advance(want)
+                i += 1
+        whole = hasher.digest()
+    if pos - start != size or whole != digest:
+        _name_damage(store, chunks)
+        raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")
+    os.lseek(fd, pos, os.SEEK_SET)  # where the plain writes would have left it
+    return True
+
+
+class _RangeCopier:
+    """Copies byte ranges from packs into one file: ``copy_file_range`` where the kernel
+    accepts it, else pread + pwrite through one reused buffer."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.kernel = hasattr(os, "copy_file_range")
+        self._buf: bytearray | None = None
+
+    def copy(self, src: int, offset: int, count: int, dest: int, pack: str) -> None:
+        while count:
+            done = -1
+            if self.kernel:
+                try:
+                    done = os.copy_file_range(src, self.fd, count, offset, dest)
+                except OSError as exc:
+                    if exc.errno not in _NO_KERNEL_COPY:
+                        raise
+                    self.kernel = False  # this pair of files never will; nothing was copied
+            if done < 0:
+                if self._buf is None:
+                    self._buf = bytearray(RANGE_PIECE)
+                view = memoryview(self._buf)[:min(count, len(self._buf))]
+                done = os.preadv(src, [view], offset)
+                _pwrite_all(self.fd, view[:done], dest)
+            if done == 0:
+                raise CorruptObjectError(f"pack {pack} is truncated")
+            offset, dest, count = offset + done, dest + done, count - done
+
+
+def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _name_damage(store: LocalStore, chunks: list[tuple[bytes, int]]) -> None:
+    """After a digest mismatch: raise the error naming the first damaged chunk, if one is."""
+    seen: set[bytes] = set()
+    for cid, want in chunks:
+        if cid in seen:
+            continue
+        seen.add(cid)
+        _, data = store.read(cid)  # raises, naming the object and its pack, on a mismatch
+        if len(data) != want:
+            raise CorruptObjectError(f"chunk {cid.hex()} has the wrong length")
+
+
+def _restore_runs(store: LocalStore, chunks: list[tuple[bytes, int]], digest: bytes,
+                  size: int, take: Callable[[int], bytearray],
+                  write: Callable[..., None], advance: Callable[[int], None] | None) -> None:
+    rows = _chunk_rows(store, chunks, digest)
+    pack, offset, length, codec = rows.packs, rows.offset, rows.length, rows.codec
     whole = xxhash.xxh3_128()
     written = 0
     i, n = 0, len(chunks)
@@ -229,7 +396,7 @@ def _restore_runs(store: LocalStore, chunks: list[tuple[bytes, int]], digest: by
                    and offset[j] == end and end - offset[i] < RUN_MAX):
                 end += length[j]
                 j += 1
-            loc = Location(index.packs[pack[i]], ObjectType.CHUNK, Codec.NONE, end - offset[i],
+            loc = Location(pack[i], ObjectType.CHUNK, Codec.NONE, end - offset[i],
                            offset[i], end - offset[i])
             buf = take(loc.length)
             view = store.read_raw_into(loc, buf)

@@ -120,6 +120,11 @@ class LocalStore(Store):
                                      "run 'cas fsck'")
         return fd
 
+    def range_fd(self, loc: Location) -> int:
+        """A read-only descriptor of the pack holding ``loc``, once ``loc`` is checked to lie
+        inside it: for copies the kernel makes straight from the pack (checkout)."""
+        return self._checked_fd(loc)
+
     def read_raw(self, loc: Location) -> bytes:
         data = os.pread(self._checked_fd(loc), loc.length, loc.offset)
         if len(data) != loc.length:
