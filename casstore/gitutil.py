@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CasError
@@ -39,19 +40,46 @@ def resolve_rev(root: Path, rev: str) -> str:
     return out.decode().strip()
 
 
-def revisions(root: Path, *, revs: Iterable[str] = (), all_branches: bool = False,
-              all_tags: bool = False, all_commits: bool = False) -> list[str]:
-    """Commit ids for the named revisions and ref groups."""
-    out: list[str] = [resolve_rev(root, r) for r in revs]
-    if all_commits:
+@dataclass(frozen=True)
+class RevSelection:
+    """Which Git revisions count besides the working tree: ``revs`` by name, every branch
+    (remote-tracking ones too), every tag, or every commit. One value, built once (the
+    CLI's ``--rev/--all-branches/--all-tags/--all-commits``), handed down to whatever reads
+    pointers out of history (gc, fsck, push, fetch)."""
+
+    revs: tuple[str, ...] = ()
+    all_branches: bool = False
+    all_tags: bool = False
+    all_commits: bool = False
+
+    def __post_init__(self) -> None:
+        # A list or a generator given for revs would make the value unhashable or
+        # consumed once; the selection is a plain value.
+        object.__setattr__(self, "revs", tuple(self.revs))
+
+    def __bool__(self) -> bool:
+        """Whether anything beyond the working tree is selected."""
+        return bool(self.revs) or self.all_branches or self.all_tags or self.all_commits
+
+
+WORKTREE_ONLY = RevSelection()
+"""No revision: only the working tree's pointers."""
+EVERY_REF = RevSelection(all_branches=True, all_tags=True)
+"""Every branch and tag this clone knows (what fsck counts as needed)."""
+
+
+def revisions(root: Path, select: RevSelection) -> list[str]:
+    """Commit ids of the revisions ``select`` names."""
+    out: list[str] = [resolve_rev(root, r) for r in select.revs]
+    if select.all_commits:
         out += git(root, "rev-list", "--all").decode().split()
     else:
-        if all_branches:
+        if select.all_branches:
             # Remote-tracking branches too: a teammate's pushed, unmerged branch is known
             # here only as refs/remotes/<remote>/<branch>, and its data is live.
             out += git(root, "for-each-ref", "--format=%(objectname)", "refs/heads",
                        "refs/remotes").decode().split()
-        if all_tags:
+        if select.all_tags:
             out += git(root, "for-each-ref", "--format=%(objectname)", "refs/tags").decode() \
                 .split()
     return list(dict.fromkeys(out))

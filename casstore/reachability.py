@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import PointerError
-from .gitutil import pointer_blobs, read_blobs, revisions
+from .gitutil import RevSelection, pointer_blobs, read_blobs, revisions
 from .pointer import Pointer, parse_pointer_bytes
 from .store.graph import Root, expand
 
@@ -28,12 +28,11 @@ def workspace_roots(repo: Repo, targets: Iterable[str] | None = None) -> list[Ro
     return out
 
 
-def history_roots(repo: Repo, *, revs: Iterable[str] = (), all_branches: bool = False,
-                  all_tags: bool = False, all_commits: bool = False) -> list[Root]:
-    """Roots of every pointer in the named Git revisions; unparsable old pointers are skipped
-    with a note (a bad pointer in history must not block gc of everything else)."""
-    commits = revisions(repo.root, revs=revs, all_branches=all_branches, all_tags=all_tags,
-                        all_commits=all_commits)
+def history_roots(repo: Repo, select: RevSelection) -> list[Root]:
+    """Roots of every pointer in the Git revisions ``select`` names; unparsable old pointers
+    are skipped with a note (a bad pointer in history must not block gc of everything
+    else)."""
+    commits = revisions(repo.root, select)
     blobs: dict[str, str] = {}
     for c in commits:
         for path, blob in pointer_blobs(repo.root, c).items():

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .atomic import WorkTmp, atomic_write_bytes, atomic_write_text
 from .config import Config
 from .errors import ConfigError, NotARepoError, PathError
+from .gitutil import WORKTREE_ONLY, RevSelection
 from .pointer import SUFFIX, NotAPointerError, Pointer, pointer_path_for, read_pointer
 from .reporting import SILENT, Reporter
 from .statcache import StatCache
@@ -331,17 +332,15 @@ class Repo:
 
         return ls(self, rev, remote)
 
-    def gc(self, *, dry_run: bool = False, revs: Sequence[str] = (), all_branches: bool = False,
-           all_tags: bool = False, all_commits: bool = False, remote: str | None = None,
-           grace_hours: float | None = None, keep_pushed_days: float | None = None,
-           jobs: int | None = None) -> GcResult:
+    def gc(self, *, dry_run: bool = False, select: RevSelection = WORKTREE_ONLY,
+           remote: str | None = None, grace_hours: float | None = None,
+           keep_pushed_days: float | None = None, jobs: int | None = None) -> GcResult:
         """Delete data nothing references: in the cache (workspace pointers of every clone
-        sharing it, plus the named Git revisions), or with ``remote`` ('' for the default)
-        on a remote, in two phases the grace period apart (see ``casstore.ops.gc``)."""
+        sharing it, plus the Git revisions ``select`` names), or with ``remote`` ('' for the
+        default) on a remote, in two phases the grace period apart (see ``casstore.ops.gc``)."""
         from .ops.gc import gc
 
-        return gc(self, dry_run=dry_run, revs=revs, all_branches=all_branches,
-                  all_tags=all_tags, all_commits=all_commits, remote=remote,
+        return gc(self, dry_run=dry_run, select=select, remote=remote,
                   grace_hours=grace_hours, keep_pushed_days=keep_pushed_days, jobs=jobs)
 
     def fsck(self, *, repair: bool = False, remote: str | None = None,
@@ -379,22 +378,20 @@ class Repo:
         return diff(self, rev_a, rev_b)
 
     def push(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
-             jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
-             all_tags: bool = False, all_commits: bool = False) -> PushResult:
-        """Upload the data the pointers need that ``remote`` (default remote) lacks."""
+             jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> PushResult:
+        """Upload the data the pointers need (those of ``targets``, or all, and those of the
+        Git revisions ``select`` names) that ``remote`` (default remote) lacks."""
         from .ops.sync import push
 
-        return push(self, remote, targets, jobs=jobs, revs=revs, all_branches=all_branches,
-                    all_tags=all_tags, all_commits=all_commits)
+        return push(self, remote, targets, jobs=jobs, select=select)
 
     def fetch(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
-              jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
-              all_tags: bool = False, all_commits: bool = False) -> FetchResult:
-        """Download into the cache the data the pointers need that it lacks."""
+              jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> FetchResult:
+        """Download into the cache the data the pointers need (as for ``push``) that it
+        lacks."""
         from .ops.sync import fetch
 
-        return fetch(self, remote, targets, jobs=jobs, revs=revs, all_branches=all_branches,
-                     all_tags=all_tags, all_commits=all_commits)
+        return fetch(self, remote, targets, jobs=jobs, select=select)
 
     def pull(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
              jobs: int | None = None, force: bool = False) -> PullResult:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from .app import app
+from .options import revision_options
 from .output import human_bytes, open_repo, plural, print_json, say
+
+if TYPE_CHECKING:
+    from ..gitutil import RevSelection
 
 
 @app.command()
+@revision_options("keep", branches="every branch, remote-tracking branches included")
 def gc(
+    select: RevSelection,
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only show what would go."),
-    rev: list[str] = typer.Option(None, "--rev", help="Also keep data of this Git revision."),
-    all_branches: bool = typer.Option(False, "--all-branches", "-a",
-                                      help="Also keep data of every branch, remote-tracking "
-                                      "branches included."),
-    all_tags: bool = typer.Option(False, "--all-tags", "-T", help="Also keep tagged data."),
-    all_commits: bool = typer.Option(False, "--all-commits", "-A",
-                                     help="Also keep data of every commit."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     remote: str = typer.Option(None, "--remote", "-r", metavar="NAME",
                                help="Collect garbage on this remote instead of the cache."),
@@ -34,9 +34,8 @@ def gc(
 ) -> None:
     """Delete data no pointer uses: in the cache now, on a remote in two phases."""
     with open_repo() as repo:
-        res = repo.gc(dry_run=dry_run, revs=rev or (), all_branches=all_branches,
-                      all_tags=all_tags, all_commits=all_commits, remote=remote,
-                      grace_hours=grace, keep_pushed_days=keep_pushed, jobs=jobs)
+        res = repo.gc(dry_run=dry_run, select=select, remote=remote, grace_hours=grace,
+                      keep_pushed_days=keep_pushed, jobs=jobs)
     if json_out:
         print_json(res.to_dict())
         return

@@ -3,35 +3,33 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from .app import app
+from .options import revision_options
 from .output import human_bytes, open_repo, plural, print_json, say
+
+if TYPE_CHECKING:
+    from ..gitutil import RevSelection
 
 JOBS_HELP = "Parallel transfers (default 8)."
 
 
 @app.command()
+@revision_options("push")
 def push(
+    select: RevSelection,
     targets: list[str] = typer.Argument(None, metavar="[PATH]...",
                                         help="Tracked paths (default: all)."),
     remote: str = typer.Option(None, "--remote", "-r", help="Remote name (default: core.remote)."),
     jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=256, help=JOBS_HELP),
-    rev: list[str] = typer.Option(None, "--rev", help="Also push data of this Git revision."),
-    all_branches: bool = typer.Option(False, "--all-branches", "-a",
-                                      help="Also push data of every branch head."),
-    all_tags: bool = typer.Option(False, "--all-tags", "-T", help="Also push tagged data."),
-    all_commits: bool = typer.Option(False, "--all-commits", "-A",
-                                     help="Also push data of every commit."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Upload the data the pointers need and the remote lacks."""
-    from ..ops.sync import push as do_push
-
     with open_repo() as repo:
-        res = do_push(repo, remote, targets or None, jobs=jobs, revs=rev or (),
-                      all_branches=all_branches, all_tags=all_tags, all_commits=all_commits)
+        res = repo.push(targets or None, remote=remote, jobs=jobs, select=select)
     if json_out:
         print_json(res.to_dict())
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..gitutil import is_git_repo
+from ..gitutil import EVERY_REF, WORKTREE_ONLY, is_git_repo
 from ..results import FsckResult
 from ..store.checker import check_store
 from .gc import CacheUsers
@@ -21,12 +21,12 @@ def fsck(repo: Repo, *, remote: str | None = None, repair: bool = False,
     # What counts as needed when a recipe's chunks are gone: the pointers and every branch
     # and tag this clone knows (and, on a shared cache, the other clones'); push records
     # are added by the checker.
-    every = {"all_branches": True, "all_tags": True} if is_git_repo(repo.root) else {}
+    every = EVERY_REF if is_git_repo(repo.root) else WORKTREE_ONLY
     if remote is not None:
         rs = open_remote_store(repo, remote or None, jobs)
         return check_store(rs, repair=repair, reporter=repo.reporter,
                            fsck_command="cas fsck --remote", cache=repo.cache,
-                           live_roots=lambda: gather_roots(repo, None, **every))
+                           live_roots=lambda: gather_roots(repo, None, every))
     cache = repo.cache
     with cache.lock(shared=True):
         return check_store(cache, repair=repair, reporter=repo.reporter,

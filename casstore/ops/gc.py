@@ -15,12 +15,12 @@ deletes what is still dead.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import clones
 from ..errors import CasError, ConfigError
-from ..reachability import Root, history_roots, workspace_roots
+from ..gitutil import WORKTREE_ONLY, RevSelection
+from ..reachability import Root
 from ..results import GcResult
 from ..store import roots as root_markers
 from ..store.collector import DAY, Policy, collect
@@ -45,25 +45,23 @@ def _number(repo: Repo, key: str, given: float | None, default: float) -> float:
     return value
 
 
-def gc(repo: Repo, *, dry_run: bool = False, revs: Sequence[str] = (),
-       all_branches: bool = False, all_tags: bool = False, all_commits: bool = False,
+def gc(repo: Repo, *, dry_run: bool = False, select: RevSelection = WORKTREE_ONLY,
        remote: str | None = None, grace_hours: float | None = None,
        keep_pushed_days: float | None = None, jobs: int | None = None) -> GcResult:
-    """Collect the cache (default) or a remote; see the module docstring."""
-    select = {"revs": revs, "all_branches": all_branches, "all_tags": all_tags,
-              "all_commits": all_commits}
+    """Collect the cache (default) or a remote; the pointers of the Git revisions
+    ``select`` names are kept too (see the module docstring)."""
     if remote is not None:
         grace = _number(repo, "gc.grace_hours", grace_hours, DEFAULT_GRACE_HOURS)
         keep = _number(repo, "gc.keep_pushed_days", keep_pushed_days,
                        DEFAULT_KEEP_PUSHED_DAYS)
         rs = open_remote_store(repo, remote or None, jobs)
         policy = Policy(grace=grace * 3600, retention=keep * DAY, dry_run=dry_run)
-        return collect(rs, lambda: gather_roots(repo, None, **select), policy,
+        return collect(rs, lambda: gather_roots(repo, None, select), policy,
                        cache=repo.cache, reporter=repo.reporter)
     return _gc_cache(repo, dry_run, select)
 
 
-def _gc_cache(repo: Repo, dry_run: bool, select: dict) -> GcResult:
+def _gc_cache(repo: Repo, dry_run: bool, select: RevSelection) -> GcResult:
     store = repo.cache
     seen = CacheUsers()
     with store.lock(shared=False):
@@ -89,14 +87,14 @@ class CacheUsers:
         self.considered: list[str] = []
         self.gone: list[clones.Registration] = []
 
-    def roots(self, repo: Repo, select: dict) -> list[Root]:
+    def roots(self, repo: Repo, select: RevSelection) -> list[Root]:
         """This clone's roots, plus those of every registered clone still using the cache
         (the same revisions selected in each); registrations of clones that are gone, or
         use another cache now, are set aside in ``gone``."""
         from ..repo import Repo as Clone
 
         store_root = repo.cache_root
-        roots = _clone_roots(repo, select)
+        roots = gather_roots(repo, None, select)
         self.considered.append(str(repo.root))
         for reg in clones.registered(store_root):
             if reg.root == repo.root:
@@ -110,16 +108,7 @@ class CacheUsers:
                 if os.path.realpath(other.cache_root) != os.path.realpath(store_root):
                     self.gone.append(reg)  # it points at another cache now
                     continue
-                roots += _clone_roots(other, select)
+                roots += gather_roots(other, None, select)
             self.considered.append(str(reg.root))
         return roots
-
-
-def _clone_roots(repo: Repo, select: dict) -> list[Root]:
-    """The live roots of one clone: its workspace's pointers, plus the selected Git
-    revisions of its own history."""
-    roots = workspace_roots(repo)
-    if any(select.values()):
-        roots += history_roots(repo, **select)
-    return roots
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..gitutil import head_info
+from ..gitutil import WORKTREE_ONLY, RevSelection, head_info
 from ..reachability import Root, expand, history_roots, root_of, workspace_roots
 from ..remote.config import resolve
 from ..remote.results import FetchResult, PullResult, PushResult
@@ -39,35 +39,31 @@ def open_remote_store(repo: Repo, remote: str | None, jobs: int | None = None) -
                             limits=Limits.from_chunking(repo.config.get("chunking")))
 
 
-def gather_roots(repo: Repo, targets: Sequence[str] | None = None, *,
-                 revs: Sequence[str] = (), all_branches: bool = False,
-                 all_tags: bool = False, all_commits: bool = False) -> list[Root]:
+def gather_roots(repo: Repo, targets: Sequence[str] | None = None,
+                 select: RevSelection = WORKTREE_ONLY) -> list[Root]:
     """Pointers named by ``targets`` (all in the workspace by default), plus those of the
-    named Git revisions."""
+    Git revisions ``select`` names."""
     roots = workspace_roots(repo, targets)
-    if revs or all_branches or all_tags or all_commits:
-        roots += history_roots(repo, revs=revs, all_branches=all_branches,
-                               all_tags=all_tags, all_commits=all_commits)
+    if select:
+        roots += history_roots(repo, select)
     return roots
 
 
 def push(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
-         jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
-         all_tags: bool = False, all_commits: bool = False) -> PushResult:
-    """Upload what the pointers need and the remote lacks, and a root record naming them."""
-    roots = gather_roots(repo, targets, revs=revs, all_branches=all_branches,
-                         all_tags=all_tags, all_commits=all_commits)
+         jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> PushResult:
+    """Upload what the pointers need (those of ``targets``, or all, plus those of the
+    revisions ``select`` names) and the remote lacks, and a root record naming them."""
+    roots = gather_roots(repo, targets, select)
     rs = open_remote_store(repo, remote, jobs)
     commit, branch = head_info(repo.root)
     return push_objects(repo.cache, rs, roots, commit=commit, branch=branch)
 
 
 def fetch(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
-          jobs: int | None = None, revs: Sequence[str] = (), all_branches: bool = False,
-          all_tags: bool = False, all_commits: bool = False) -> FetchResult:
-    """Download into the cache every object the pointers need that it lacks."""
-    roots = gather_roots(repo, targets, revs=revs, all_branches=all_branches,
-                         all_tags=all_tags, all_commits=all_commits)
+          jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> FetchResult:
+    """Download into the cache every object the pointers need (as for ``push``) that it
+    lacks."""
+    roots = gather_roots(repo, targets, select)
     return fetch_objects(repo.cache, open_remote_store(repo, remote, jobs), roots)
 
 
