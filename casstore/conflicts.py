@@ -1,11 +1,14 @@
-"""Git conflict markers left in a pointer file: finding them, and both sides of the file.
+"""Git conflict markers in a pointer file: the one rule that finds them, both sides of a
+conflicted file, the text ``cas merge`` writes when a person must decide, and the advice.
 
-When two branches bump the same model, Git merges the pointer into a file
-with ``<<<<<<<``/``=======``/``>>>>>>>`` lines. Parsing that as YAML gives a
-confusing traceback; every command should instead print one line saying which
-file it is and how to fix it. Only whole-line markers count (at the start of a
-line, as Git writes them), so a value that merely contains ``=======`` is not
-mistaken for a conflict.
+When two branches bump the same model, Git merges the pointer into a file with
+``<<<<<<<``/``=======``/``>>>>>>>`` lines. Parsing that as YAML gives a confusing
+traceback; every command should instead print one line saying which file it is and how to
+fix it. Every reader of a pointer (parsing, ``cas add``, ``cas version``, splitting the two
+sides) asks :func:`marker_kind`, so a line is a marker under one rule everywhere: a whole
+line as Git writes it, so a value that merely contains ``=======`` is not mistaken for a
+conflict. This sits beside ``pointer.py`` (below the review package) because parsing a
+pointer is where a conflict is first met.
 """
 
 from __future__ import annotations
@@ -15,17 +18,25 @@ from dataclasses import dataclass
 
 __all__ = [
     "ConflictMarkers",
-    "PointerConflictError",
-    "check_conflict",
     "conflict_message",
+    "conflict_text",
     "find_conflict_markers",
+    "marker_kind",
     "split_conflict",
 ]
 
-# Git writes exactly 7 marker characters (configurable via conflict-marker-size,
-# so accept 7 or more), followed by end of line or a space and a label.
-# diff3 style adds a "|||||||" base section.
-_MARKER = re.compile(r"^(<{7,}|={7,}|>{7,}|\|{7,})(?:[ \t].*)?\r?$", re.M)
+# Git writes 7 marker characters (conflict-marker-size can raise that, so accept 7 or
+# more), then the end of the line or a space and a label. diff3 style adds a "|||||||"
+# base section.
+_MARKER = re.compile(r"(<{7,}|={7,}|>{7,}|\|{7,})(?:[ \t].*)?", re.S)
+
+
+def marker_kind(line: str) -> str | None:
+    """``"<"`` (ours begins), ``"="`` (theirs begins), ``">"`` (the block ends) or ``"|"``
+    (a diff3 base begins) if ``line`` (with or without its line ending) is a conflict
+    marker line, else None."""
+    m = _MARKER.fullmatch(line.rstrip("\r\n"))
+    return m.group(1)[0] if m else None
 
 
 @dataclass(frozen=True)
@@ -43,22 +54,55 @@ class ConflictMarkers:
         return bool(self.ours or self.theirs)
 
 
-class PointerConflictError(ValueError):
-    """A pointer file holds unresolved Git conflict markers; ``str()`` is the one-line advice."""
-
-    def __init__(self, path: str, markers: ConflictMarkers) -> None:
-        super().__init__(conflict_message(path))
-        self.path = path
-        self.markers = markers
-
-
 def find_conflict_markers(text: str) -> ConflictMarkers:
     """Find conflict-marker lines in ``text`` (empty lists if there are none)."""
     found: dict[str, list[int]] = {"<": [], "=": [], ">": [], "|": []}
-    for m in _MARKER.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
-        found[m.group(1)[0]].append(line)
+    if not any(c * 7 in text for c in "<=>|"):
+        # Every pointer is parsed through here: a marker line holds seven of its character,
+        # so a clean file is told apart without looking at each line.
+        return ConflictMarkers([], [], [], [])
+    for number, line in enumerate(text.splitlines(), 1):
+        kind = marker_kind(line)
+        if kind:
+            found[kind].append(number)
     return ConflictMarkers(found["<"], found["="], found[">"], found["|"])
+
+
+def split_conflict(text: str) -> tuple[str, str]:
+    """(ours, theirs): the file as each side of the merge wrote it.
+
+    Lines outside conflict blocks belong to both; a diff3 base section (``|||||||``) to
+    neither.
+    """
+    ours: list[str] = []
+    theirs: list[str] = []
+    state = ""
+    for line in text.splitlines(keepends=True):
+        kind = marker_kind(line)
+        if kind == "<":
+            state = "ours"
+        elif kind == "|" and state == "ours":
+            state = "base"
+        elif kind == "=" and state in ("ours", "base"):
+            state = "theirs"
+        elif kind == ">" and state == "theirs":
+            state = ""
+        elif state == "ours":
+            ours.append(line)
+        elif state == "theirs":
+            theirs.append(line)
+        elif not state:
+            ours.append(line)
+            theirs.append(line)
+    return "".join(ours), "".join(theirs)
+
+
+def conflict_text(ours_text: str, theirs_text: str) -> str:
+    """The pointer with Git-style conflict markers, for a merge that needs a person."""
+    def nl(s: str) -> str:
+        return s if s.endswith("\n") else s + "\n"
+
+    return f"<<<<<<< ours\n{nl(ours_text)}=======\n{nl(theirs_text)}>>>>>>> theirs\n"
 
 
 def conflict_message(path: str, *, data_path: str | None = None) -> str:
@@ -74,41 +118,3 @@ def conflict_message(path: str, *, data_path: str | None = None) -> str:
         f"(git checkout --ours {path} or git checkout --theirs {path}) "
         f"or run `cas version {target} --set VERSION`, then `git add {path}`"
     )
-
-
-def check_conflict(text: str, path: str) -> None:
-    """Raise :class:`PointerConflictError` if ``text`` (a pointer file's content) has markers.
-
-    Call this before parsing a pointer as YAML.
-    """
-    markers = find_conflict_markers(text)
-    if markers:
-        raise PointerConflictError(path, markers)
-
-
-def split_conflict(text: str) -> tuple[str, str]:
-    """(ours, theirs): the file as each side of the merge wrote it.
-
-    Lines outside conflict blocks belong to both; a diff3 base section (``|||||||``) to
-    neither. Marker lines are matched the way Git writes them: at the start of a line.
-    """
-    ours: list[str] = []
-    theirs: list[str] = []
-    state = ""
-    for line in text.splitlines(keepends=True):
-        if line.startswith("<<<<<<<"):
-            state = "ours"
-        elif line.startswith("|||||||") and state == "ours":
-            state = "base"
-        elif line.startswith("=======") and state in ("ours", "base"):
-            state = "theirs"
-        elif line.startswith(">>>>>>>") and state == "theirs":
-            state = ""
-        elif state == "ours":
-            ours.append(line)
-        elif state == "theirs":
-            theirs.append(line)
-        elif not state:
-            ours.append(line)
-            theirs.append(line)
-    return "".join(ours), "".join(theirs)

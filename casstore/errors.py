@@ -3,8 +3,8 @@ or ``casstore.open`` is a CasError.
 
 The pure building blocks in ``casstore.review`` raise ValueError subclasses of their
 own (``MetadataError``, ``InvalidVersionError``, ``RuleError``, ``TableError``,
-``SafetensorsError``, ``PointerConflictError``); ``ops/`` and the review modules over Git
-and the store catch the ones they meet and raise a CasError or report a note instead.
+``SafetensorsError``); ``ops/`` and the review modules over Git and the store catch the ones
+they meet and raise a CasError or report a note instead.
 
 The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``; nothing
 below the CLI prints or exits, so the library stays usable on its own.

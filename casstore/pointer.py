@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .conflicts import conflict_message, find_conflict_markers
 from .errors import PointerError
 from .hashing import parse_hex_id
 
@@ -30,7 +31,6 @@ KNOWN_ORDER = ("cas", "path", "kind", "size", "xxh128", "sha256", "chunks", "fil
 # teammates with different umasks write byte-identical pointers.
 PRIVATE_MODES = ("0600", "0700")
 MAX_SIZE = 1 << 62
-CONFLICT_MARKERS = ("<<<<<<<", ">>>>>>>")
 
 
 class NotAPointerError(PointerError):
@@ -129,9 +129,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def parse_pointer_text(text: str, name: str) -> Pointer:
     """Parse and validate pointer text; ``name`` is used in error messages."""
-    if any(line.startswith(CONFLICT_MARKERS) for line in text.splitlines()):
-        from .review.conflicts import conflict_message
-
+    if find_conflict_markers(text):
         raise PointerError(conflict_message(name))
     if "\x00" in text:
         raise NotAPointerError(f"{name} contains NUL bytes; restore it from Git")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import CAS, git, git_env, write_random
 
+from casstore.conflicts import split_conflict
 from casstore.errors import CasError, ObjectMissingError, PointerError, UsageError
 from casstore.pointer import Pointer
 from casstore.reader import ContentReader
 from casstore.repo import Repo
-from casstore.review.conflicts import split_conflict
 from casstore.review.content import file_changes
 from casstore.store.local import LocalStore
 

@@ -51,7 +51,8 @@ def merge_driver(
 ) -> None:
     """Git merge driver for *.cas: merge pointers, exit 1 on a real conflict."""
     from ..atomic import atomic_write_text
-    from ..ops.merge import conflict_text, merge_pointers
+    from ..conflicts import conflict_text
+    from ..ops.merge import merge_pointers
 
     def read(p: str) -> str:
         return Path(p).read_bytes()[: 1 << 20].decode("utf-8", "replace")

@@ -108,7 +108,7 @@ def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter
 def _previous(ptr_path: Path, repo: Repo) -> Pointer | None:
     if not ptr_path.exists():
         return None
-    from ..review.conflicts import conflict_message, find_conflict_markers
+    from ..conflicts import conflict_message, find_conflict_markers
 
     if find_conflict_markers(ptr_path.read_text(encoding="utf-8", errors="replace")):
         # Overwriting would silently drop one side's version and metrics: a person decides.

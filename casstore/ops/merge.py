@@ -235,14 +235,6 @@ def _merge_dirs(repo: Repo, base: Pointer | None, ours: Pointer, theirs: Pointer
     return merged
 
 
-def conflict_text(ours_text: str, theirs_text: str) -> str:
-    """The pointer with Git-style conflict markers, for a merge that needs a person."""
-    def nl(s: str) -> str:
-        return s if s.endswith("\n") else s + "\n"
-
-    return f"<<<<<<< ours\n{nl(ours_text)}=======\n{nl(theirs_text)}>>>>>>> theirs\n"
-
-
 def conflicted_pointers(repo: Repo) -> list[str]:
     """Root-relative pointer files Git lists as unmerged."""
     from ..gitutil import git

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write_text
+from ..conflicts import conflict_message, find_conflict_markers, split_conflict
 from ..errors import CasError, ConfigError, PathError, PointerError, UsageError
 from ..gitutil import git
 from ..pointer import MAX_POINTER_BYTES, SUFFIX, Pointer, data_path_for, parse_pointer_text
-from ..review.conflicts import conflict_message, find_conflict_markers, split_conflict
 from ..review.history import (
     PointerState,
     cat_files,

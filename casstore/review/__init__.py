@@ -11,13 +11,15 @@ callables, never on the store or the workspace:
   row counts; ``rowdiff``: row-level table differences in bounded memory
 - ``plot``: metric history as a terminal chart or an HTML page; ``render``: text and
   Markdown reports of compare and diff results
-- ``conflicts``: Git conflict markers in a pointer file
 
 Over Git and the store:
 
 - ``history``: a pointer's states along Git history; ``refs``: ``PATH@VERSION``/``PATH@GITREV``
 - ``content``: what changed in the content, read from the cache without a checkout
 - ``settings``: the repository's ``review:`` settings; ``textconv``: the ``git diff`` driver
+
+Git conflict markers in a pointer file are found under one rule in :mod:`casstore.conflicts`,
+beside the pointer format, since parsing a pointer is where a conflict is first met.
 
 The commands themselves (``cas version``, ``cas compare``, ``cas diff``, ``cas merge`` and
 the merge driver) are operations in :mod:`casstore.ops`. Heavy dependencies (pyarrow, numpy)
