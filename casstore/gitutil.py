@@ -23,6 +23,16 @@ def git(root: Path, *args: str, check: bool = True, input: bytes | None = None) 
     return proc.stdout
 
 
+def git_ok(root: Path, *args: str) -> bool:
+    """Whether git succeeds: for the commands that answer by exit code alone
+    (check-ignore, check-ref-format, merge-base --is-ancestor, ls-files --error-unmatch)."""
+    try:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                              timeout=600).returncode == 0
+    except FileNotFoundError:
+        raise CasError("git is not installed; install it to use Git revisions") from None
+
+
 def is_git_repo(root: Path) -> bool:
     try:
         git(root, "rev-parse", "--git-dir")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import CasError, PathError, UsageError
-from ..gitutil import git, resolve_rev
+from ..gitutil import git, git_ok, resolve_rev
 from ..pointer import SUFFIX, read_pointer
 from .history import PointerState, cat_files, has_commits, parse_blob, pointer_history
 
@@ -38,8 +37,7 @@ def _same_version(recorded: str, wanted: str) -> bool:
 
 
 def _is_ancestor(root: Path, older: str, newer: str) -> bool:
-    return subprocess.run(["git", "-C", str(root), "merge-base", "--is-ancestor", older,
-                           newer], capture_output=True, timeout=120).returncode == 0
+    return git_ok(root, "merge-base", "--is-ancestor", older, newer)
 
 
 def resolve(repo: Repo, spec: str) -> PointerState:
