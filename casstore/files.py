@@ -267,7 +267,7 @@ def _restore_ranges(store: LocalStore, chunks: list[tuple[bytes, int]], digest: 
     with no copy through this process (file systems that share extents may not copy at all).
     Compressed chunks are read, verified and written at their offset. The bytes are then
     verified where it matters, in the file itself: a second thread hashes what the file holds
-    right behind the copies (``WrittenHasher``, from the page cache, no copy), and the digest
+    right behind the copies (``WrittenHasher``, read back from the page cache), and the digest
     must equal the pointer's before the caller may rename the file into place. Chunks are not
     hashed one by one on this path: the whole-file digest covers every byte of every chunk,
     and on a mismatch the damaged chunk is looked for, to name it.
@@ -281,12 +281,9 @@ def _restore_ranges(store: LocalStore, chunks: list[tuple[bytes, int]], digest: 
         return False  # not appending at the end: keep the plain writes
     rows = _chunk_rows(store, chunks, digest)
     try:
-        # Sized first: the hasher maps the file, and mmap refuses ranges past its end.
-        os.ftruncate(fd, start + size)
-        hasher = WrittenHasher(fd, start, start + size)
-    except (OSError, ValueError):
-        os.ftruncate(fd, start)
-        return False
+        hasher = WrittenHasher(fd, start)
+    except OSError:
+        return False  # no /proc to read the file back through: keep the plain writes
     copier = _RangeCopier(fd)
     with hasher:
         pos = start
@@ -324,8 +321,8 @@ def _restore_ranges(store: LocalStore, chunks: list[tuple[bytes, int]], digest: 
                 if advance:
                     advance(want)
                 i += 1
-        whole = hasher.digest()
-    if pos - start != size or whole != digest:
+        whole, hashed = hasher.digest()
+    if pos - start != size or hashed != pos or whole != digest:
         _name_damage(store, chunks)
         raise CorruptObjectError(f"rebuilt content does not match digest {digest.hex()}")
     os.lseek(fd, pos, os.SEEK_SET)  # where the plain writes would have left it
