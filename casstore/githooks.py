@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_text
 from .errors import CasError, NotARepoError
-from .gitutil import git, git_ok
+from .gitutil import git
 
 if TYPE_CHECKING:
     from .repo import Repo
@@ -351,7 +351,8 @@ def leave_other_branch_data(repo: Repo, prev: str) -> list[str]:
             if ptr.kind == "file" and data.is_file() and not data.is_symlink():
                 unchanged = current_file_digest(repo, data) == ptr.digest
             elif ptr.kind == "dir" and data.is_dir() and not data.is_symlink():
-                now = DirNow(repo, data, follow_symlinks=ptr.follow_symlinks)
+                now = DirNow(repo, data, follow_symlinks=ptr.follow_symlinks,
+                             recorded=ptr.digest)
                 # Only when the scan saw every file: files .casignore hides (or links it
                 # skips) are the user's and would be deleted with the folder.
                 seen = len(now.entries())
@@ -378,7 +379,11 @@ def leave_other_branch_data(repo: Repo, prev: str) -> list[str]:
 
 
 def _is_ignored(repo: Repo, shown: str) -> bool:
-    return git_ok(repo.root, "check-ignore", "-q", "--", shown)
+    import subprocess
+
+    # check-ignore answers by exit code (0 = ignored), which git() does not return.
+    return subprocess.run(["git", "-C", str(repo.root), "check-ignore", "-q", "--", shown],
+                          capture_output=True, timeout=60).returncode == 0
 
 
 def _exclude(repo: Repo, shown: list[str]) -> None:

@@ -28,7 +28,7 @@ from .pointer import SUFFIX, Pointer, pointer_path_for
 from .reachability import Root
 from .sources import ObjectSource, StoreBackend, remote_backend
 from .store.objects import ObjectType
-from .tree import TreeEntry, tree_digest
+from .tree import TreeEntry, build_tree
 from .view import Entry, TrackedView, normalize
 
 if TYPE_CHECKING:
@@ -355,12 +355,12 @@ def _pointer_for(repo: Repo, source: ObjectSource, found: _Found, name: str) -> 
         return Pointer(path=name, kind="file", size=e.size, digest=e.digest, chunks=chunks,
                        executable=e.executable)
     # A folder inside a tracked folder: its own tree, stored once its files are in the cache.
-    tid, raw = tree_digest(found.tree)
-    files = [t for t in found.tree if t.kind != "d"]
-    source.memory[tid] = (ObjectType.TREE, raw)
-    source.ensure([Root(tid, "dir", sum(t.size for t in files), name)])
-    ptr = Pointer(path=name, kind="dir", size=sum(t.size for t in files), digest=tid,
-                  files=len(files))
+    def put(digest: bytes, raw: bytes) -> None:
+        source.memory[digest] = (ObjectType.TREE, raw)
+
+    top = build_tree(found.tree, put)
+    source.ensure([Root(top.digest, "dir", top.size, name)])
+    ptr = Pointer(path=name, kind="dir", size=top.size, digest=top.digest, files=top.files)
     if len(found.tree) <= INLINE_ENTRIES:
         ptr.entries = [{"path": t.path, "size": t.size, "xxh128": t.digest.hex()}
                        if t.digest else {"path": t.path + "/"}

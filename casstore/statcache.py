@@ -11,7 +11,15 @@ from pathlib import Path
 SCHEMA = """CREATE TABLE IF NOT EXISTS stat (
     path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime INTEGER, ctime INTEGER,
     digest BLOB, chunks INTEGER);
-CREATE TABLE IF NOT EXISTS folder (path TEXT PRIMARY KEY, fingerprint BLOB, digest BLOB);"""
+DROP TABLE IF EXISTS folder;
+CREATE TABLE IF NOT EXISTS folder2 (path TEXT PRIMARY KEY, fingerprint BLOB, digest BLOB,
+    size INTEGER, files INTEGER);
+CREATE TABLE IF NOT EXISTS tree1 (v1 BLOB PRIMARY KEY, v2 BLOB, size INTEGER,
+    files INTEGER);"""
+# folder2 holds one row per folder of a tracked folder (its version 2 tree); the version 1
+# 'folder' table (one row per tracked folder) is dropped. tree1 maps an old (version 1)
+# tree to the version 2 tree of the same content.
+QUERY_BATCH = 500  # names per 'IN (...)' query: well under SQLite's variable limit
 
 
 class StatCache:
@@ -19,6 +27,7 @@ class StatCache:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[str, int, int, int, int, bytes, int]] = []
+        self._folders: list[tuple[str, bytes, bytes, int, int]] = []
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -47,31 +56,49 @@ class StatCache:
             return None
         return bytes(row[4]), int(row[5])
 
-    def lookup_many(self, prefix: str) -> dict[str, tuple[tuple[int, int, int, int], bytes, int]]:
-        """All entries under a folder prefix in one query (for big directories)."""
-        rows = self._conn().execute(
-            "SELECT path, ino, size, mtime, ctime, digest, chunks FROM stat "
-            "WHERE path >= ? AND path < ?", (prefix, prefix + "\uffff")).fetchall()
-        return {r[0]: ((r[1], r[2], r[3], r[4]), bytes(r[5]), int(r[6])) for r in rows}
+    def lookup_names(self, paths: list[str]
+                     ) -> dict[str, tuple[tuple[int, int, int, int], bytes, int]]:
+        """The rows of ``paths`` (one folder's files), in a few queries."""
+        out: dict[str, tuple[tuple[int, int, int, int], bytes, int]] = {}
+        conn = self._conn()
+        for i in range(0, len(paths), QUERY_BATCH):
+            part = paths[i:i + QUERY_BATCH]
+            rows = conn.execute(
+                "SELECT path, ino, size, mtime, ctime, digest, chunks FROM stat WHERE path IN "
+                f"({','.join('?' * len(part))})", part).fetchall()
+            for r in rows:
+                out[r[0]] = ((r[1], r[2], r[3], r[4]), bytes(r[5]), int(r[6]))
+        return out
 
-    def lookup_folder(self, path: str, fingerprint: bytes) -> bytes | None:
-        """A folder's tree digest if none of its files changed since it was computed.
-
-        The fingerprint covers every name and every file's stat key (see
-        ``folder_fingerprint``), so one row answers for a whole folder: checking 20,000 rows
-        one by one and re-encoding the tree took a third of 'cas status'.
-        """
-        row = self._conn().execute("SELECT fingerprint, digest FROM folder WHERE path = ?",
-                                   (path,)).fetchone()
+    def lookup_folder(self, path: str, fingerprint: bytes) -> tuple[bytes, int, int] | None:
+        """A folder's tree digest, bytes and files if nothing in or below it changed since
+        they were computed (``fingerprint`` covers its own files' stat keys and its
+        subfolders' digests): one row answers for a whole folder."""
+        row = self._conn().execute(
+            "SELECT fingerprint, digest, size, files FROM folder2 WHERE path = ?",
+            (path,)).fetchone()
         if row is None or bytes(row[0]) != fingerprint:
             return None
-        return bytes(row[1])
+        return bytes(row[1]), int(row[2]), int(row[3])
 
-    def record_folder(self, path: str, fingerprint: bytes, digest: bytes) -> None:
+    def record_folder(self, path: str, fingerprint: bytes, digest: bytes, size: int,
+                      files: int) -> None:
+        self._folders.append((path, fingerprint, digest, size, files))
+        if len(self._folders) >= 1000:
+            self.flush()
+
+    def lookup_v1(self, v1: bytes) -> tuple[bytes, int, int] | None:
+        """The version 2 tree (digest, bytes, files) of the same content as version 1 tree
+        ``v1``, if computed before."""
+        row = self._conn().execute("SELECT v2, size, files FROM tree1 WHERE v1 = ?",
+                                   (v1,)).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]), int(row[2]))
+
+    def record_v1(self, v1: bytes, v2: bytes, size: int, files: int) -> None:
         try:
             with self._conn() as conn:
-                conn.execute("INSERT OR REPLACE INTO folder VALUES (?,?,?)",
-                             (path, fingerprint, digest))
+                conn.execute("INSERT OR REPLACE INTO tree1 VALUES (?,?,?,?)",
+                             (v1, v2, size, files))
         except sqlite3.OperationalError:
             pass  # read-only or busy: the cache is an accelerator, losing entries is safe
 
@@ -81,16 +108,19 @@ class StatCache:
             self.flush()
 
     def flush(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._folders:
             return
         conn = self._conn()
         try:
             with conn:
                 conn.executemany("INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?,?)",
                                  self._pending)
+                conn.executemany("INSERT OR REPLACE INTO folder2 VALUES (?,?,?,?,?)",
+                                 self._folders)
         except sqlite3.OperationalError:
             pass  # read-only or busy: the cache is an accelerator, losing entries is safe
         self._pending.clear()
+        self._folders.clear()
 
     def close(self) -> None:
         self.flush()

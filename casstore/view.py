@@ -16,7 +16,7 @@ from .errors import CasError, CorruptObjectError, PathError, PointerError
 from .gitutil import pointer_blobs, read_blobs, resolve_rev
 from .pointer import SUFFIX, Pointer, parse_pointer_text
 from .store.objects import ObjectType
-from .tree import TreeEntry, check_rel_path, decode_tree
+from .tree import TreeEntry, check_rel_path, walk
 
 if TYPE_CHECKING:
     from .reader import ChunkSource
@@ -119,16 +119,22 @@ class TrackedView:
         if got is not None:
             return got
         store = self.source if self.source is not None else self.repo.cache
-        if self.source is not None and not self.source.has(digest):
-            self.source.fetch([digest])
-        loc = store.locate(digest)
-        if loc is None:
-            raise CasError(f"{shown}: its folder listing is not in the cache; run 'cas pull' "
-                           "or 'cas fetch' to download it")
-        if loc.type != ObjectType.TREE:
-            raise CorruptObjectError(f"{shown}: the pointer names a file, not a folder tree")
-        _, raw = store.read(digest)
-        entries = decode_tree(raw)
+        source = self.source
+
+        def load(tid: bytes) -> bytes:
+            # A folder is one tree per subfolder (either tree version: tree.walk).
+            if source is not None and not source.has(tid):
+                source.fetch([tid])
+            loc = store.locate(tid)
+            if loc is None:
+                raise CasError(f"{shown}: its folder listing is not in the cache; run "
+                               "'cas pull' or 'cas fetch' to download it")
+            if loc.type != ObjectType.TREE:
+                raise CorruptObjectError(f"{shown}: the pointer names a file, not a folder "
+                                         "tree")
+            return bytes(store.read(tid)[1])
+
+        entries = list(walk(load, digest))
         self._trees[digest] = entries
         return entries
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as statmod
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,15 +19,28 @@ from .pointer import SUFFIX
 SKIP_DIRS = {".git", ".cas"}
 
 
-@dataclass(frozen=True)
-class ScannedFile:
-    rel: str  # '/'-separated, relative to the scanned directory
-    path: str  # a plain string: a Path per file cost a third of 'cas status' on 20,000 files
-    st: os.stat_result
+@dataclass(slots=True)
+class Folder:
+    """One folder of a tracked folder as it is on disk: its regular files (name, path,
+    stat) and its subfolders (name, path), each sorted by name. ``rel`` is the folder's
+    path below the tracked folder ('' for the tracked folder itself)."""
 
-    @property
-    def executable(self) -> bool:
-        return bool(self.st.st_mode & statmod.S_IXUSR)
+    rel: str
+    path: str
+    files: list[tuple[str, str, os.stat_result]]
+    dirs: list[tuple[str, str]]
+
+    def fingerprint(self) -> bytes:
+        """XXH3-128 over the names, exec bits and stat keys (inode, size, mtime, ctime) of
+        the files and the names of the subfolders: equal fingerprints mean no file here was
+        touched since, with the same guarantee as the per-file stat cache."""
+        h = xxhash.xxh3_128(b"cas-folder 2\n")
+        for name, _, st in self.files:
+            h.update(f"{name}\0{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} "
+                     f"{st.st_mode & 0o100}\n".encode("utf-8", "surrogateescape"))
+        for name, _ in self.dirs:
+            h.update(f"{name}/\n".encode("utf-8", "surrogateescape"))
+        return h.digest()
 
 
 def check_name(name: str, shown: str) -> None:
@@ -54,11 +68,9 @@ def check_name(name: str, shown: str) -> None:
     check_name(name.encode("ascii", "replace").decode(), shown)
 
 
-def scan_dir(root: Path, display: str, *, rules: IgnoreRules | None = None,
-             follow_symlinks: bool = False,
-             warn: Callable[[str], None] | None = None) -> tuple[list[ScannedFile], list[str]]:
-    """Regular files and empty folders below ``root`` (``display`` is its root-relative
-    path, which ``.casignore`` patterns in ``rules`` are matched against).
+class FolderReader:
+    """Reads the folders of one tracked folder, one at a time (``display`` is its
+    root-relative path, which ``.casignore`` patterns in ``rules`` are matched against).
 
     Symbolic links are skipped (``warn`` is told once per link) rather than followed:
     following one could pull data from outside the repository into the store, and
@@ -66,96 +78,76 @@ def scan_dir(root: Path, display: str, *, rules: IgnoreRules | None = None,
     stray link (a notebook's shortcut, a venv's python) helped nobody. With
     ``follow_symlinks`` a link is read as what it points to (a file's content, a folder's
     files), each real folder once, so a link cycle ends. Devices, sockets and pipes are
-    refused. The walk keeps its own stack: any depth the file system allows (thousands of
-    nested folders) is scanned, where recursion stopped at Python's limit. casstore's own
-    temp files never live in the working tree (see ``casstore.atomic``), so only
-    ``.casignore`` skips entries by name.
+    refused. Callers walk with their own stack, so any depth the file system allows is
+    read. casstore's own temp files never live in the working tree (see
+    ``casstore.atomic``), so only ``.casignore`` skips entries by name.
     """
-    files: list[ScannedFile] = []
-    empty_dirs: list[str] = []
-    use_rules = rules if rules else None
-    seen_dirs: set[tuple[int, int]] = set()
 
-    def listing(d: str | Path, rel: str) -> list[os.DirEntry[str]]:
+    def __init__(self, root: Path, display: str, *, rules: IgnoreRules | None = None,
+                 follow_symlinks: bool = False,
+                 warn: Callable[[str], None] | None = None) -> None:
+        self.root = root
+        self.display = display
+        self.rules = rules if rules else None
+        self.follow = follow_symlinks
+        self.warn = warn
+        self.seen_dirs: set[tuple[int, int]] = set()
+        if follow_symlinks:
+            with contextlib.suppress(OSError):  # checkout reads a folder it is creating
+                st0 = os.stat(root)
+                self.seen_dirs.add((st0.st_dev, st0.st_ino))
+
+    def _note(self, msg: str) -> None:
+        if self.warn is not None:
+            self.warn(msg)
+
+    def read(self, path: str, rel: str) -> Folder:
+        """The folder at ``path`` (``rel`` below the tracked folder)."""
+        display = self.display
         try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
         except PermissionError:
             raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
                 from None
-        if use_rules is None:
-            return entries
         base = f"{display}/{rel}/" if rel else f"{display}/"
-        return [e for e in entries
-                if not use_rules.matches(base + e.name,
-                                         is_dir=e.is_dir(follow_symlinks=follow_symlinks))]
-
-    if follow_symlinks:
-        st0 = os.stat(root)
-        seen_dirs.add((st0.st_dev, st0.st_ino))
-    # Depth-first in name order, the order recursion gave (folder fingerprints depend on it).
-    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
-    first = listing(root, "")
-    stack.append(("", iter(first)))
-    while stack:
-        rel, it = stack[-1]
-        e = next(it, None)
-        if e is None:
-            stack.pop()
-            continue
-        r = f"{rel}/{e.name}" if rel else e.name
-        check_name(e.name, f"{display}/{r}")
-        # Regular files first: they are nearly every entry, and the no-follow checks
-        # already tell a link from a file or folder.
-        if e.is_file(follow_symlinks=False):
-            files.append(ScannedFile(r, e.path, e.stat(follow_symlinks=False)))
-        elif e.is_dir(follow_symlinks=False):
-            inner = listing(e.path, r)
-            if not inner:
-                empty_dirs.append(r)
-            stack.append((r, iter(inner)))
-        elif e.is_symlink():
-            if not follow_symlinks:
-                if warn is not None:
-                    warn(f"skipped {display}/{r}: a symbolic link (add with "
-                         "--follow-symlinks to store what it points to)")
+        out = Folder(rel, path, [], [])
+        for e in entries:
+            shown = base + e.name
+            if self.rules is not None and self.rules.matches(
+                    shown, is_dir=e.is_dir(follow_symlinks=self.follow)):
                 continue
-            try:
-                st = os.stat(e.path)
-            except OSError:
-                if warn is not None:
-                    warn(f"skipped {display}/{r}: a symbolic link to nothing")
-                continue
-            if statmod.S_ISREG(st.st_mode):
-                files.append(ScannedFile(r, e.path, st))
-            elif statmod.S_ISDIR(st.st_mode):
-                if (st.st_dev, st.st_ino) in seen_dirs:
-                    if warn is not None:
-                        warn(f"skipped {display}/{r}: a link back to a folder already read")
+            check_name(e.name, shown)
+            # Regular files first: they are nearly every entry, and the no-follow checks
+            # already tell a link from a file or folder.
+            if e.is_file(follow_symlinks=False):
+                out.files.append((e.name, e.path, e.stat(follow_symlinks=False)))
+            elif e.is_dir(follow_symlinks=False):
+                out.dirs.append((e.name, e.path))
+            elif e.is_symlink():
+                if not self.follow:
+                    self._note(f"skipped {shown}: a symbolic link (add with "
+                               "--follow-symlinks to store what it points to)")
                     continue
-                seen_dirs.add((st.st_dev, st.st_ino))
-                inner = listing(e.path, r)
-                if not inner:
-                    empty_dirs.append(r)
-                stack.append((r, iter(inner)))
+                try:
+                    st = os.stat(e.path)
+                except OSError:
+                    self._note(f"skipped {shown}: a symbolic link to nothing")
+                    continue
+                if statmod.S_ISREG(st.st_mode):
+                    out.files.append((e.name, e.path, st))
+                elif statmod.S_ISDIR(st.st_mode):
+                    if (st.st_dev, st.st_ino) in self.seen_dirs:
+                        self._note(f"skipped {shown}: a link back to a folder already read")
+                        continue
+                    self.seen_dirs.add((st.st_dev, st.st_ino))
+                    out.dirs.append((e.name, e.path))
+                else:
+                    raise PathError(f"{shown} links to something that is not a regular "
+                                    "file or folder; remove it from the tracked folder")
             else:
-                raise PathError(f"{display}/{r} links to something that is not a regular "
-                                "file or folder; remove it from the tracked folder")
-        else:
-            raise PathError(f"{display}/{r} is not a regular file (device, socket or "
-                            "pipe); remove it from the tracked folder")
-    return files, empty_dirs
-
-
-def folder_fingerprint(files: list[ScannedFile], empty_dirs: list[str]) -> bytes:
-    """XXH3-128 over every name, exec bit and stat key (inode, size, mtime, ctime) of a scan.
-
-    Equal fingerprints mean no file was touched since, with the same guarantee as the
-    per-file stat cache; the names are '/'-joined and newline-free (scan_dir checks).
-    """
-    lines = [f"{f.rel}\0{f.st.st_ino} {f.st.st_size} {f.st.st_mtime_ns} {f.st.st_ctime_ns} "
-             f"{f.st.st_mode & 0o100}" for f in files]
-    lines.extend(f"{d}/" for d in empty_dirs)
-    return xxhash.xxh3_128_digest("\n".join(lines).encode("utf-8", "surrogateescape"))
+                raise PathError(f"{shown} is not a regular file (device, socket or "
+                                "pipe); remove it from the tracked folder")
+        return out
 
 
 def find_pointers(root: Path, *, repo_root: Path | None = None) -> list[Path]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..digests import scan_tracked
+from ..digests import StatRow, WorkTree
 from ..errors import CasError, PathError, PointerError
 from ..files import CodecChooser, StoredFile, chunk_list, hash_file, store_file
 from ..lock import store_lock
@@ -19,8 +19,9 @@ from ..statcache import StatCache
 from ..store import roots
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
-from ..tree import TreeEntry, check_rel_path, tree_digest
-from ..workspace import check_name, find_pointers, folder_fingerprint
+from ..store.trees import tree_loader
+from ..tree import TreeEntry, walk
+from ..workspace import check_name, find_pointers
 
 if TYPE_CHECKING:
     from ..chunker import Chunker
@@ -66,7 +67,8 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
-def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter, chunker: Chunker,
+def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter,
+            chunker: Chunker,
             compression: CodecChooser, advance: object, known: KnownStats | None = None,
             key: str | None = None, want_sha: bool = False) -> tuple[StoredFile, str | None]:
     """Store one file unless the stat cache proves the cache already holds it; returns it
@@ -181,7 +183,8 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
     return result
 
 
-def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: CodecChooser,
+def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker,
+              compression: CodecChooser,
               want_sha: bool) -> Pointer:
     st = p.stat()
     with repo.reporter.progress(f"adding {repo.rel(p)}", st.st_size) as bar:
@@ -205,50 +208,67 @@ def _followed_before(repo: Repo, ptr_path: Path) -> bool:
         return False  # a broken pointer is replaced; _previous reports conflicts
 
 
-def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker, compression: CodecChooser,
+def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker,
+             compression: CodecChooser,
              want_sha: bool, follow_symlinks: bool = False) -> Pointer:
+    """Store a folder as one tree per subfolder, depth-first (``digests.WorkTree``): only
+    what changed is read, and only the trees on a changed file's path are new."""
     shown = repo.rel(p)
-    files, empty_dirs = scan_tracked(repo, p, follow_symlinks=follow_symlinks,
-                                     warn=lambda m: repo.reporter.note(f"warning: {m}"))
-    fingerprint = folder_fingerprint(files, empty_dirs)
-    for rel in [f.rel for f in files] + empty_dirs:
-        # scan_dir already refused names trees cannot hold (newlines, backslashes,
-        # non-UTF-8), each with its own reason; what is left to refuse here is '.git'.
-        try:
-            check_rel_path(rel)
-        except ValueError:
-            raise PathError(f"{shown}/{rel} is inside a '.git' folder; casstore does not track "
-                            "Git repositories inside data (checkout would refuse to restore "
-                            "them): remove or move it") from None
-    total = sum(f.st.st_size for f in files)
-    known = repo.stat_cache.lookup_many(shown + "/")
-    entries: list[TreeEntry] = []
-    shas: dict[str, str] = {}
-    with repo.reporter.progress(f"adding {shown}/", total) as bar:
-        for f in files:
-            res, sha = _ingest(repo, f.path, f.st, writer, chunker, compression, bar.advance,
-                               known, f"{shown}/{f.rel}", want_sha)
-            entries.append(TreeEntry(f.rel, "x" if f.executable else "f", res.size, res.digest))
-            if sha is not None:
-                shas[f.rel] = sha
-    entries.extend(TreeEntry(d, "d", 0, None) for d in empty_dirs)
-    tid, data = tree_digest(entries)
-    writer.put(tid, ObjectType.TREE, data, Codec.ZSTD)
-    # The fingerprint holds the stats of the scan; a file changed after the scan no longer
-    # matches it, so 'status' may trust this digest for as long as the fingerprint matches.
-    repo.stat_cache.record_folder(shown, fingerprint, tid)
-    ptr = Pointer(path=p.name, kind="dir", size=total, digest=tid, files=len(files),
+    small: dict[bytes, bytes] = {}  # the first trees, for the pointer's inline listing
+    sha = hashlib.sha256() if want_sha else None
+    last_sha: list[str] = []
+
+    def put(digest: bytes, data: bytes) -> None:
+        writer.put(digest, ObjectType.TREE, data, Codec.ZSTD)
+        if len(small) < 2 * INLINE_ENTRIES:
+            small[digest] = data
+
+    with repo.reporter.progress(f"adding {shown}/", None) as bar:
+
+        def ingest(key: str, path: str, st: os.stat_result, row: StatRow | None) -> bytes:
+            res, file_sha = _ingest(repo, path, st, writer, chunker, compression, bar.advance,
+                                    {key: row} if row is not None else {}, key, want_sha)
+            if file_sha is not None:
+                last_sha[:] = [file_sha]
+            return res.digest
+
+        def on_file(e: TreeEntry) -> None:
+            # One SHA-256 over the SHA-256 of every file, in path order, so a crafted XXH3
+            # collision in any file changes the folder's recorded value.
+            assert sha is not None
+            sha.update(f"{e.path}\0{last_sha[0]}\n".encode())
+
+        top = WorkTree(repo, p, follow_symlinks=follow_symlinks,
+                       warn=lambda m: repo.reporter.note(f"warning: {m}"), file_digest=ingest,
+                       put=put, trust=writer.has, ordered=want_sha,
+                       on_file=on_file if want_sha else None, refuse_git=True).build()
+    ptr = Pointer(path=p.name, kind="dir", size=top.size, digest=top.digest, files=top.files,
                   follow_symlinks=follow_symlinks)
-    if len(entries) <= INLINE_ENTRIES:
-        ptr.entries = [{"path": e.path, "size": e.size, "xxh128": e.digest.hex()}
-                       if e.digest else {"path": e.path + "/"}
-                       for e in sorted(entries, key=lambda e: e.path.encode())]
-    if want_sha:
-        # One SHA-256 over the SHA-256 of every file, in tree order, so a crafted XXH3
-        # collision in any file changes the folder's recorded value.
-        h = hashlib.sha256()
-        for e in sorted(entries, key=lambda e: e.path.encode()):
-            if e.kind != "d":
-                h.update(f"{e.path}\0{shas[e.path]}\n".encode())
-        ptr.sha256 = h.hexdigest()
+    if top.files <= INLINE_ENTRIES:
+        entries = _small_listing(repo, small, top.digest)
+        if entries is not None and len(entries) <= INLINE_ENTRIES:
+            ptr.entries = [{"path": e.path, "size": e.size, "xxh128": e.digest.hex()}
+                           if e.digest else {"path": e.path + "/"} for e in entries]
+    if sha is not None:
+        ptr.sha256 = sha.hexdigest()
     return ptr
+
+
+def _small_listing(repo: Repo, small: dict[bytes, bytes], digest: bytes
+                   ) -> list[TreeEntry] | None:
+    """A small folder's entries, from the trees just written or the cache."""
+    cached = tree_loader(repo.cache)
+
+    def load(tid: bytes) -> bytes:
+        held = small.get(tid)
+        return held if held is not None else cached(tid)
+
+    out: list[TreeEntry] = []
+    try:
+        for e in walk(load, digest):
+            out.append(e)
+            if len(out) > INLINE_ENTRIES:
+                return None
+    except CasError:
+        return None  # a tree written in this run but not kept: listed next time
+    return out

@@ -13,18 +13,25 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..digests import current_dir_entries, current_file_digest
-from ..errors import CasError, CorruptObjectError, ObjectMissingError
+from ..digests import (
+    WorkTree,
+    cached_digest,
+    current_file_digest,
+    folder_reader,
+    recorded_tree,
+)
+from ..errors import CasError, CorruptObjectError, ObjectMissingError, PathError
 from ..files import restore_file
 from ..ignore import IgnoreRules
 from ..pointer import Pointer, data_path_for
 from ..results import CheckoutResult
 from ..store.objects import ObjectType
-from ..tree import TreeEntry, decode_tree
+from ..tree import Loader, Node, TreeEntry, find, subtree_nodes, walk
+from .targets import resolve_targets
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -109,16 +116,18 @@ def checkout(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
     repo.work_tmp.remove_stale()
     with repo.cache.lock(shared=True):
         try:
-            for ptr_path in repo.pointer_files(targets):
-                shown = repo.rel(ptr_path)
+            for t in resolve_targets(repo, targets):
+                shown = repo.rel(t.pointer)
                 try:
-                    ptr = repo.load_pointer(ptr_path)
-                    data = data_path_for(ptr_path, ptr)
-                    shown = repo.rel(data)
+                    ptr = repo.load_pointer(t.pointer)
+                    data = data_path_for(t.pointer, ptr)
+                    shown = repo.rel(data / t.sub if t.sub else data)
+                    if t.sub and ptr.kind != "dir":
+                        raise PathError(f"{repo.rel(data)} is a tracked file, not a folder")
                     if ptr.kind == "file":
                         _checkout_file(repo, ptr, data, force, res)
                     else:
-                        _checkout_dir(repo, ptr, data, force, res)
+                        _checkout_dir(repo, ptr, data, force, res, t.sub)
                 except CasError as exc:
                     res.failed.append(_naming(shown, str(exc)))
         finally:
@@ -189,9 +198,9 @@ class _HashSink:
         return len(data)
 
 
-def tree_sha256(repo: Repo, tree: list[TreeEntry]) -> str:
+def tree_sha256(repo: Repo, tree: Iterable[TreeEntry]) -> str:
     """A folder's SHA-256 as 'cas add --sha256' records it (over each file's SHA-256, in
-    tree order), computed from the cache's verified content."""
+    path order), computed from the cache's verified content."""
     h = hashlib.sha256()
     for e in sorted(tree, key=lambda e: e.path.encode()):
         if e.digest is None:
@@ -202,125 +211,266 @@ def tree_sha256(repo: Repo, tree: list[TreeEntry]) -> str:
     return h.hexdigest()
 
 
-def load_tree(repo: Repo, digest: bytes, shown: str) -> list[TreeEntry]:
-    loc = repo.cache.locate(digest)
+def _recorded(repo: Repo, ptr: Pointer, shown: str) -> tuple[Loader, bytes]:
+    loc = repo.cache.locate(ptr.digest)
     if loc is None:
         raise ObjectMissingError(_missing_msg(shown))
     if loc.type != ObjectType.TREE:
         raise CorruptObjectError(f"{shown}: the pointer names a file, not a folder tree")
-    _, raw = repo.cache.read(digest)
     try:
-        return decode_tree(raw)
+        return recorded_tree(repo, ptr.digest, shown)
     except CorruptObjectError as exc:
-        raise CorruptObjectError(f"{shown}: {exc}") from None
+        raise CorruptObjectError(_naming(shown, str(exc))) from None
 
 
 def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
-                  res: CheckoutResult) -> None:
+                  res: CheckoutResult, sub: str = "") -> None:
+    """Make folder ``data`` (or its part ``sub``) match the pointer's tree, one folder at a
+    time: folders whose digest already matches are skipped whole."""
     shown = repo.rel(data)
-    tree = load_tree(repo, ptr.digest, shown)
+    load, top = _recorded(repo, ptr, shown)
+    want, line = top, None
+    if sub:
+        found = find(load, top, sub, shown)
+        if found.kind == "file":
+            assert found.entry is not None
+            _checkout_part_file(repo, data, found.entry, force, res)
+            return
+        assert found.tree is not None
+        want = found.tree
+        line = Node(sub.rpartition("/")[2], "t", found.size, found.files, found.tree)
     if data.is_symlink() or (data.exists() and not data.is_dir()):
         if not force:
             res.failed.append(f"{shown} is not a folder but a folder is tracked there; move "
                               "it away or use --force")
             return
         data.unlink()
-    cur = {e.path: e for e in current_dir_entries(
-        repo, data, follow_symlinks=ptr.follow_symlinks)} if data.is_dir() else {}
-    want = {e.path: e for e in tree}
-    if ptr.sha256 and cur != want:
-        # Verified before anything is written or removed, so a refused folder stays as it was.
-        if tree_sha256(repo, tree) != ptr.sha256:
+    part = data / sub if sub else data
+    linked = _LinkGuard(repo, data, force, res)
+    if sub and not linked.clear(part.parent):
+        return
+    current: dict[str, bytes] = {}
+    if part.is_dir() and not part.is_symlink():
+        now = WorkTree(repo, part, follow_symlinks=ptr.follow_symlinks,
+                       on_folder=current.__setitem__).build()
+        if now.digest == want:
+            res.unchanged.append(f"{repo.rel(part)}/")
+            return
+    if ptr.sha256:
+        # Verified before anything is written or removed, so a refused folder stays as it
+        # was (the value covers the whole folder, so all of it must be in the cache).
+        if tree_sha256(repo, walk(load, top)) != ptr.sha256:
             raise CorruptObjectError(
                 f"{shown}: content does not match the pointer's sha256; the pointer or the "
                 "cache has been tampered with")
-    blocked: set[str] = set()
-    # Remove what the tree does not have, deepest first, if it is recoverable.
-    for rel in sorted(set(cur) - set(want), reverse=True):
-        e = cur[rel]
-        if e.kind == "d":
-            with contextlib.suppress(OSError):
-                (data / rel).rmdir()
-            continue
-        if not _safe_to_replace(repo, e.digest, force):
-            res.failed.append(f"{shown}/{rel} is not in the tracked folder and not in the "
-                              f"cache; 'cas add {shown}' to keep it, or --force to delete it")
-            blocked.add(rel)
-            continue
-        (data / rel).unlink()
-        res.removed.append(f"{shown}/{rel}")
-        _prune_empty(data / rel, data)
-    todo: list[TreeEntry] = []
-    linked = _LinkGuard(repo, data, force, res)
-    rules = IgnoreRules.load(repo.root)
-    for rel, e in want.items():
-        have = cur.get(rel)
-        if e.kind == "d":
-            if linked.clear(data / rel):
-                makedirs(data / rel)
-            continue
-        if have is None and rules and rules.matches(f"{shown}/{rel}"):
-            # The tree has a file that .casignore now hides from the scan: one that is
-            # there is looked at like any other before it is replaced.
-            have = _present(repo, data / rel, e)
-            if have is not None and have.digest != e.digest:
-                cur[rel] = have
-        if have is not None and have.digest == e.digest:
-            if have.kind != e.kind:
-                _fix_mode(data / rel, e.executable)
-            res.unchanged.append(f"{shown}/{rel}")
-            continue
-        if have is not None and not _safe_to_replace(repo, have.digest, force):
-            res.failed.append(f"{shown}/{rel} has changes that are not in the cache; 'cas add "
-                              f"{shown}' to keep them, or --force to discard them")
-            continue
-        if any(b.startswith(rel + "/") for b in blocked):
-            continue
-        todo.append(e)
-    makedirs(data)
-    unusable: set[Path] = set()
-    for folder in {(data / e.path).parent for e in todo}:
-        if not linked.clear(folder):
-            unusable.add(folder)
-            continue
-        try:
-            makedirs(folder)
-        except OSError as exc:  # e.g. a kept, untracked file stands where a folder goes
-            unusable.add(folder)
-            res.failed.append(f"{repo.rel(folder)}: cannot create this folder "
-                              f"({exc.strerror}); move what is there away")
-    todo = [e for e in todo if (data / e.path).parent not in unusable]
-    total = sum(e.size for e in todo)
-    with repo.reporter.progress(f"checking out {shown}/", total) as bar:
-        for e in todo:
-            assert e.digest is not None
-            dest = data / e.path
+    prefix = f"{sub}/" if sub else ""
+    current = {prefix + k if k else sub: v for k, v in current.items()}
+    merge = _FolderMerge(repo, ptr, data, force, res, load, current, linked)
+    with repo.reporter.progress(f"checking out {repo.rel(part)}/",
+                                line.size if line is not None else ptr.size) as bar:
+        merge.advance = bar.advance
+        merge.run(sub, want, line)
+
+
+def _checkout_part_file(repo: Repo, data: Path, e: TreeEntry, force: bool,
+                        res: CheckoutResult) -> None:
+    """``cas checkout data/f.bin``: one file of a tracked folder."""
+    dest = data / e.path
+    shown = repo.rel(dest)
+    assert e.digest is not None
+    if not _LinkGuard(repo, data, force, res).clear(dest.parent):
+        return
+    if dest.is_symlink() or dest.is_dir():
+        if not force:
+            res.failed.append(f"{shown} is a {'link' if dest.is_symlink() else 'folder'} "
+                              "where a file is tracked; move it away or use --force")
+            return
+    elif dest.is_file():
+        cur = current_file_digest(repo, dest)
+        if cur == e.digest:
+            _fix_mode(dest, e.executable)
+            res.unchanged.append(shown)
+            return
+        if not _safe_to_replace(repo, cur, force):
+            res.failed.append(f"{shown} has changes that are not in the cache; 'cas add "
+                              f"{repo.rel(data)}' to keep them, or --force to discard them")
+            return
+    if not repo.cache.has(e.digest):
+        res.failed.append(_missing_msg(shown))
+        return
+    write_file(repo, dest, e.digest, e.size, executable=e.executable)
+    res.restored.append(shown)
+    res.bytes_written += e.size
+
+
+class _FolderMerge:
+    """Compares each folder of the tree with the same folder on disk and writes, replaces
+    or removes what differs; a workspace file is replaced or removed only when its content
+    is in the cache (or with --force)."""
+
+    def __init__(self, repo: Repo, ptr: Pointer, data: Path, force: bool,
+                 res: CheckoutResult, load: Loader, current: dict[str, bytes],
+                 linked: _LinkGuard) -> None:
+        self.repo = repo
+        self.data = data
+        self.shown = repo.rel(data)
+        self.force = force
+        self.res = res
+        self.load = load
+        self.current = current
+        self.linked = linked
+        self.reader = folder_reader(repo, data, follow_symlinks=ptr.follow_symlinks)
+        self.rules = IgnoreRules.load(repo.root)
+        self.digest = cached_digest(repo)
+        self.advance: Callable[[int], None] = lambda n: None
+
+    def _name(self, rel: str) -> str:
+        return f"{self.shown}/{rel}" if rel else self.shown
+
+    def _digest(self, rel: str, path: str, st: os.stat_result) -> bytes:
+        key = self._name(rel)
+        return self.digest(key, path, st, self.repo.stat_cache.lookup_names([key]).get(key))
+
+    def run(self, rel: str, want: bytes, line: Node | None) -> None:
+        todo: list[tuple[str, bytes, Node | None]] = [(rel, want, line)]
+        while todo:
+            rel, want, line = todo.pop()
             try:
-                write_file(repo, dest, e.digest, e.size, executable=e.executable,
-                           advance=bar.advance, fresh=e.path not in cur,
-                           key=f"{shown}/{e.path}")
+                nodes = subtree_nodes(self.load, want, self._name(rel), line)
             except CasError as exc:
-                res.failed.append(f"{shown}/{e.path}: {exc}")
+                self.res.failed.append(_naming(self._name(rel), str(exc)))
                 continue
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-                    raise  # every other file would fail the same way: stop with one line
-                res.failed.append(f"{shown}/{e.path}: cannot write ({exc.strerror})")
+            todo.extend(reversed(self._folder(rel, nodes)))
+
+    def _folder(self, rel: str, nodes: list[Node]) -> list[tuple[str, bytes, Node]]:
+        """Bring one folder in line with ``nodes``; returns the subfolders to visit."""
+        dest = self.data / rel if rel else self.data
+        base = f"{rel}/" if rel else ""
+        if not self.linked.clear(dest):
+            return []
+        listing = self.reader.read(str(dest), rel) if dest.is_dir() else None
+        if listing is None:
+            try:
+                makedirs(dest)
+            except OSError as exc:  # e.g. a kept, untracked file stands where a folder goes
+                self.res.failed.append(f"{self._name(rel)}: cannot create this folder "
+                                       f"({exc.strerror}); move what is there away")
+                return []
+        files = {n: (p, st) for n, p, st in listing.files} if listing else {}
+        dirs = {n: p for n, p in listing.dirs} if listing else {}
+        wanted = {n.name: n for n in nodes}
+        keys = [self._name(base + n) for n in files if n in wanted]
+        rows = self.repo.stat_cache.lookup_names(keys) if keys else {}
+        cur: dict[str, bytes] = {}
+
+        def now(name: str) -> bytes:
+            if name not in cur:
+                p, st = files[name]
+                key = self._name(base + name)
+                cur[name] = self.digest(key, p, st, rows.get(key))
+            return cur[name]
+
+        # Remove what the tree does not have first, if it is recoverable.
+        for name in files:
+            w = wanted.get(name)
+            if w is None or w.is_tree:
+                if not self._remove_file(base + name, now(name)):
+                    wanted.pop(name, None)  # kept: nothing can be written there
+        for name in dirs:
+            w = wanted.get(name)
+            if (w is None or not w.is_tree) and not self._remove_tree(base + name) \
+                    and w is not None:
+                wanted.pop(name)
+                self.res.failed.append(f"{self._name(base + name)}: a folder with files not in "
+                                       "the cache stands where a file is tracked")
+        visit: list[tuple[str, bytes, Node]] = []
+        for name, n in wanted.items():
+            r = base + name
+            if n.is_tree:
+                if self.current.get(r) == n.digest:
+                    self.res.unchanged.append(f"{self._name(r)}/")
+                    continue
+                visit.append((r, n.digest, n))
                 continue
-            res.restored.append(f"{shown}/{e.path}")
-            res.bytes_written += e.size
+            have: bytes | None = None
+            if name in files:
+                have = now(name)
+            elif self.rules and self.rules.matches(self._name(r)):
+                # The tree has a file that .casignore now hides from the listing: one that
+                # is there is looked at like any other before it is replaced.
+                have = self._present(r)
+            if have == n.digest:
+                if name in files and bool(files[name][1].st_mode & 0o100) != (n.kind == "x"):
+                    _fix_mode(self.data / r, n.kind == "x")
+                self.res.unchanged.append(self._name(r))
+                continue
+            if have is not None and not _safe_to_replace(self.repo, have, self.force):
+                self.res.failed.append(f"{self._name(r)} has changes that are not in the cache; "
+                                       f"'cas add {self.shown}' to keep them, or --force to "
+                                       "discard them")
+                continue
+            self._write(r, n, fresh=listing is None)
+        return visit
 
+    def _present(self, rel: str) -> bytes | None:
+        path = self.data / rel
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return self._digest(rel, str(path), st)
 
-def _present(repo: Repo, path: Path, e: TreeEntry) -> TreeEntry | None:
-    """The tree entry of a regular file at ``path`` as it is now, or None."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return TreeEntry(e.path, "x" if st.st_mode & 0o100 else "f", st.st_size,
-                     current_file_digest(repo, path, st))
+    def _write(self, rel: str, n: Node, *, fresh: bool) -> None:
+        name = self._name(rel)
+        try:
+            write_file(self.repo, self.data / rel, n.digest, n.size, executable=n.kind == "x",
+                       advance=self.advance, fresh=fresh, key=name)
+        except CasError as exc:
+            self.res.failed.append(_naming(name, str(exc)))
+            return
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise  # every other file would fail the same way: stop with one line
+            self.res.failed.append(f"{name}: cannot write ({exc.strerror})")
+            return
+        self.res.restored.append(name)
+        self.res.bytes_written += n.size
+
+    def _remove_file(self, rel: str, digest: bytes) -> bool:
+        if not _safe_to_replace(self.repo, digest, self.force):
+            self.res.failed.append(f"{self._name(rel)} is not in the tracked folder and not in "
+                                   f"the cache; 'cas add {self.shown}' to keep it, or --force "
+                                   "to delete it")
+            return False
+        (self.data / rel).unlink()
+        self.res.removed.append(self._name(rel))
+        return True
+
+    def _remove_tree(self, rel: str) -> bool:
+        """Remove a folder the tree does not have, with the files in it that are in the
+        cache; whether it is gone."""
+        kept = False
+        stack = [(rel, False)]
+        while stack:
+            r, done = stack.pop()
+            path = self.data / r
+            if done:
+                try:
+                    path.rmdir()
+                except OSError:
+                    kept = True  # kept files, or what .casignore hides, stay
+                continue
+            if path.is_symlink():
+                continue
+            listing = self.reader.read(str(path), r)
+            stack.append((r, True))
+            for name, p, st in listing.files:
+                if not self._remove_file(f"{r}/{name}", self._digest(f"{r}/{name}", p, st)):
+                    kept = True
+            stack.extend((f"{r}/{name}", False) for name, _ in listing.dirs)
+        return not kept
 
 
 class _LinkGuard:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CasError, CorruptObjectError, PointerError
 from ..pointer import Pointer, parse_pointer_text
 from ..store.objects import ObjectType
-from ..tree import TreeEntry, decode_tree, encode_tree, tree_digest
+from ..tree import TreeEntry, build_tree, decode_tree, encode_tree, walk
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -73,16 +73,19 @@ def merge_meta(base: dict[str, Any] | None, ours: dict[str, Any] | None,
 
 def _load_tree(source: ObjectSource, digest: bytes, shown: str, side: str
                ) -> list[TreeEntry]:
-    if not source.has(digest):
-        source.fetch([digest])
-    loc = source.locate(digest)
-    if loc is None:
-        raise CasError(f"{shown}: the {side} folder listing is not in the cache; run 'cas pull' "
-                       f"on that branch (or 'cas fetch'), then 'cas merge {shown}'")
-    if loc.type != ObjectType.TREE:
-        raise CorruptObjectError(f"{shown}: the {side} pointer names a file, not a folder")
-    _, raw = source.read(digest)
-    return decode_tree(raw)
+    def load(tid: bytes) -> bytes:
+        # A folder is one tree per subfolder: each is fetched when the walk reaches it.
+        if not source.has(tid):
+            source.fetch([tid])
+        loc = source.locate(tid)
+        if loc is None:
+            raise CasError(f"{shown}: the {side} folder listing is not in the cache; run 'cas "
+                           f"pull' on that branch (or 'cas fetch'), then 'cas merge {shown}'")
+        if loc.type != ObjectType.TREE:
+            raise CorruptObjectError(f"{shown}: the {side} pointer names a file, not a folder")
+        return bytes(source.read(tid)[1])
+
+    return list(walk(load, digest))
 
 
 def merge_trees(base: list[TreeEntry], ours: list[TreeEntry], theirs: list[TreeEntry],
@@ -212,19 +215,21 @@ def _merge_dirs(repo: Repo, base: Pointer | None, ours: Pointer, theirs: Pointer
     if conflicts:
         res.conflicts.extend(conflicts)
         return None
-    tid, data = tree_digest(entries)
-    files = [e for e in entries if e.kind != "d"]
-    # The merged tree enters the cache only with its files' data (fetched if need be), so
+    # The merged trees enter the cache only with their files' data (fetched if need be), so
     # the cache keeps its promise that a tree it holds can be checked out.
-    source.memory[tid] = (ObjectType.TREE, data)
+    def put(digest: bytes, data: bytes) -> None:
+        source.memory[digest] = (ObjectType.TREE, data)
+
+    top = build_tree(entries, put)
+    tid = top.digest
     try:
-        source.ensure([Root(tid, "dir", sum(e.size for e in files), shown)])
+        source.ensure([Root(tid, "dir", top.size, shown)])
     except CasError as exc:
         res.conflicts.append(f"{shown}: the two sides merge cleanly, but {exc}; run 'cas pull' "
                              f"on both branches, then 'cas merge {shown}'")
         return None
-    merged = Pointer(path=ours.path, kind="dir", size=sum(e.size for e in files), digest=tid,
-                     files=len(files), extra=dict(ours.extra))
+    merged = Pointer(path=ours.path, kind="dir", size=top.size, digest=tid, files=top.files,
+                     extra=dict(ours.extra))
     if len(entries) <= INLINE_ENTRIES:
         merged.entries = [{"path": e.path, "size": e.size, "xxh128": e.digest.hex()}
                           if e.digest else {"path": e.path + "/"}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..digests import DirNow, current_file_digest
+from ..digests import WorkTree, current_file_digest, recorded_tree, v2_digest
 from ..errors import CasError
-from ..pointer import data_path_for
+from ..pointer import Pointer, data_path_for
 from ..results import StatusEntry
-from ..store.objects import ObjectType
-from ..tree import decode_tree
+from ..tree import Loader
+from .targets import Target, find_part, resolve_targets
 
 if TYPE_CHECKING:
     from ..repo import Repo
@@ -21,11 +22,14 @@ def status(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
            ) -> list[StatusEntry]:
     out: list[StatusEntry] = []
     try:
-        for ptr_path in repo.pointer_files(targets):
-            ptr = repo.load_pointer(ptr_path)
-            data = data_path_for(ptr_path, ptr)
-            entry = StatusEntry(path=repo.rel(data), pointer=repo.rel(ptr_path), kind=ptr.kind,
-                                states=[])
+        for t in resolve_targets(repo, targets):
+            ptr = repo.load_pointer(t.pointer)
+            data = data_path_for(t.pointer, ptr)
+            if t.sub:
+                out.append(_part_status(repo, t, ptr, data))
+                continue
+            entry = StatusEntry(path=repo.rel(data), pointer=repo.rel(t.pointer),
+                                kind=ptr.kind, states=[])
             if not data.exists() and not data.is_symlink():
                 entry.states.append("missing")
             elif ptr.kind == "file":
@@ -42,29 +46,78 @@ def status(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
     return out
 
 
+def _part_status(repo: Repo, t: Target, ptr: Pointer, data: Path) -> StatusEntry:
+    """``cas status data/sub``: only that part of the folder is looked at."""
+    top = repo.rel(data)
+    path = data / t.sub
+    entry = StatusEntry(path=repo.rel(path), pointer=repo.rel(t.pointer), kind="dir",
+                        states=[])
+    try:
+        load, found = find_part(repo, ptr, t.sub, top)
+    except CasError as exc:
+        if not repo.cache.has(ptr.digest):
+            # Without the folder's tree nothing says what the part should hold.
+            if not path.exists():
+                entry.states.append("missing")
+            entry.states.append("not in cache")
+            return entry
+        raise exc
+    if found.kind == "file":
+        assert found.entry is not None and found.entry.digest is not None
+        entry.kind = "file"
+        if not path.exists() and not path.is_symlink():
+            entry.states.append("missing")
+        elif not path.is_file() or path.is_symlink() \
+                or current_file_digest(repo, path) != found.entry.digest:
+            entry.states.append("modified")
+        if not repo.cache.has(found.entry.digest):
+            entry.states.append("not in cache")
+        return entry
+    assert found.tree is not None
+    if not path.exists() and not path.is_symlink():
+        entry.states.append("missing")
+    else:
+        _compare(repo, path, entry, ptr.follow_symlinks, load, found.tree)
+    if not repo.cache.has(found.tree):
+        entry.states.append("not in cache")
+    return entry
+
+
 def _dir_status(repo: Repo, data: os.PathLike[str], digest: bytes, entry: StatusEntry,
                 follow_symlinks: bool = False) -> None:
-    from pathlib import Path
-
     path = Path(data)
     if not path.is_dir() or path.is_symlink():
         entry.states.append("modified")
         return
-    dir_now = DirNow(repo, path, follow_symlinks=follow_symlinks)
-    if dir_now.digest == digest:
+    want = v2_digest(repo, digest, entry.path)
+    if want is None:
+        # Without the recorded tree we can say only whether the folder differs.
+        now = WorkTree(repo, path, follow_symlinks=follow_symlinks).build()
+        if now.digest != digest:
+            entry.states.append("modified")
+        return
+    if want == digest:
+        _compare(repo, path, entry, follow_symlinks, recorded_tree(repo, digest,
+                                                                   entry.path)[0], want)
+        return
+    # A version 1 tree: compared through its version 2 form, whose trees exist only in
+    # memory, built only when the folder differs.
+    now = WorkTree(repo, path, follow_symlinks=follow_symlinks).build()
+    if now.digest == want:
+        return
+    load, top = recorded_tree(repo, digest, entry.path)
+    _compare(repo, path, entry, follow_symlinks, load, top)
+
+
+def _compare(repo: Repo, path: Path, entry: StatusEntry, follow_symlinks: bool,
+             load: Loader, want: bytes) -> None:
+    if not path.is_dir() or path.is_symlink():
+        entry.states.append("modified")
+        return
+    wt = WorkTree(repo, path, follow_symlinks=follow_symlinks, then=(load, want))
+    if wt.build().digest == want:
         return
     entry.states.append("modified")
-    now = dir_now.entries()
-    loc = repo.cache.locate(digest)
-    if loc is None or loc.type != ObjectType.TREE:
-        return  # without the recorded tree we can say only that the folder differs
-    try:
-        _, raw = repo.cache.read(digest)
-        then = {e.path: e for e in decode_tree(raw)}
-    except CasError:
-        return
-    cur = {e.path: e for e in now}
-    entry.added = sorted(set(cur) - set(then))
-    entry.removed = sorted(set(then) - set(cur))
-    entry.modified = sorted(p for p in set(cur) & set(then)
-                            if (cur[p].digest, cur[p].kind) != (then[p].digest, then[p].kind))
+    entry.added = sorted(wt.added)
+    entry.removed = sorted(wt.removed)
+    entry.modified = sorted(wt.modified)

@@ -8,6 +8,7 @@ version string and the merge shows a conflict a person resolves.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import atomic_write_text
 from ..conflicts import conflict_message, find_conflict_markers, split_conflict
 from ..errors import CasError, ConfigError, PathError, PointerError, UsageError
-from ..gitutil import git, git_ok
+from ..gitutil import git
 from ..pointer import MAX_POINTER_BYTES, SUFFIX, Pointer, data_path_for, parse_pointer_text
 from ..review.history import (
     PointerState,
@@ -122,7 +123,8 @@ def _data_digest(repo: Repo, ptr_path: Path, ptr: Pointer) -> bytes | None:
         if ptr.kind == "file" and data.is_file() and not data.is_symlink():
             return current_file_digest(repo, data)
         if ptr.kind == "dir" and data.is_dir() and not data.is_symlink():
-            return DirNow(repo, data, follow_symlinks=ptr.follow_symlinks).digest
+            return DirNow(repo, data, follow_symlinks=ptr.follow_symlinks,
+                          recorded=ptr.digest).digest
         return None
     finally:
         repo.stat_cache.flush()
@@ -207,7 +209,8 @@ def _lineage(repo: Repo, data: Sequence[str]) -> dict[str, str]:
 def _uncommitted(root: Path, rel: str) -> bool:
     if not has_commits(root):
         return True
-    tracked = git_ok(root, "ls-files", "--error-unmatch", "--", rel)
+    tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--error-unmatch", "--", rel],
+                             capture_output=True, timeout=120).returncode == 0
     return not tracked or bool(git(root, "status", "--porcelain", "--", rel).strip())
 
 
@@ -222,7 +225,8 @@ def tag_version(repo: Repo, rel: str, ptr: Pointer, scheme: Scheme) -> VersionRe
                        f"git commit), then run 'cas version {data_rel} --tag'")
     commit = git(repo.root, "log", "-1", "--format=%H", "--", rel).decode().strip()
     name = f"{data_rel}@{version}"
-    if not git_ok(repo.root, "check-ref-format", f"refs/tags/{name}"):
+    if subprocess.run(["git", "check-ref-format", f"refs/tags/{name}"],
+                      capture_output=True, timeout=60).returncode != 0:
         raise CasError(f"{name!r} is not a valid Git tag name; rename the file or tag it by hand")
     existing = git(repo.root, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}^{{commit}}",
                    check=False).decode().strip()
@@ -427,7 +431,8 @@ def alias(repo: Repo, path: str, name: str, *, to: str | None = None,
     data_rel = rel[:-len(SUFFIX)]
     tag = alias_tag(data_rel, name)
     if not name or name.strip() != name or "@" in name or \
-            not git_ok(repo.root, "check-ref-format", f"refs/tags/{tag}"):
+            subprocess.run(["git", "check-ref-format", f"refs/tags/{tag}"],
+                           capture_output=True, timeout=60).returncode != 0:
         raise UsageError(f"{name!r} is not a usable alias name (letters, digits, '-', '_' "
                          "and '.' work best)")
     history = pointer_history(repo.root, rel, workspace=False)

@@ -45,7 +45,7 @@ from ..store.local import LocalStore
 from ..store.objects import Codec, ObjectType
 from ..store.packfile import salted_copy
 from ..store.verify import verified
-from ..tree import decode_tree
+from ..tree import Node, decode_tree, subtree_nodes, tree_version
 from .ranges import Downloader
 from .results import FetchResult, PushResult
 from .store import RemoteStore
@@ -262,41 +262,60 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
     rindex = rs.index()
     dl = Downloader(rs)
     missing: dict[str, int] = {}
-    # 1. trees
-    trees: dict[bytes, bytes] = {}
+    # 1. trees of tracked folders, level by level: a folder is one tree per subfolder, and
+    #    each level's trees name the next level's. Those the cache lacks are fetched.
     files: dict[bytes, tuple[int, str]] = {}
-    want: list[tuple[bytes, Location]] = []
+    new_trees: dict[bytes, bytes] = {}
+    level: list[tuple[bytes, str, Node | None]] = []
     for r in roots:
         if r.kind == "dir":
-            if cache.has(r.digest):
-                try:
-                    trees[r.digest] = cache.read(r.digest)[1]
-                except CasError:
-                    loc = _locate_remote(rindex, r.digest, r.name, missing)
-                    if loc is not None:
-                        want.append((r.digest, loc))
-                continue
-            loc = _locate_remote(rindex, r.digest, r.name, missing)
-            if loc is not None:
-                if loc.type != ObjectType.TREE:
-                    raise CorruptObjectError(f"{r.name}: remote object {r.digest.hex()} is not "
-                                             "a folder tree")
-                want.append((r.digest, loc))
+            level.append((r.digest, r.name, None))
         else:
             files.setdefault(r.digest, (r.size, r.name))
-    new_trees = dl.fetch(want, "fetching folder lists")
-    dir_names = {r.digest: r.name for r in roots if r.kind == "dir"}
-    for tid, raw in [*trees.items(), *new_trees.items()]:
-        try:
-            entries = decode_tree(raw)
-        except CorruptObjectError as exc:
-            where = f"remote '{rs.name}'" if tid in new_trees else "the cache"
-            fix = "'cas fsck --remote'" if tid in new_trees else "'cas fsck'"
-            raise CorruptObjectError(f"{dir_names.get(tid, '?')}: the folder tree {tid.hex()} "
-                                     f"from {where} is refused ({exc}); run {fix}") from None
-        for e in entries:
-            if e.digest is not None:
-                files.setdefault(e.digest, (e.size, f"{dir_names.get(tid, '?')}/{e.path}"))
+    seen: set[bytes] = set()
+    while level:
+        names: dict[bytes, tuple[str, Node | None]] = {}
+        found: dict[bytes, bytes] = {}
+        want: list[tuple[bytes, Location]] = []
+        for tid, name, line in level:
+            if tid in seen:
+                continue
+            seen.add(tid)
+            names[tid] = (name, line)
+            if cache.has(tid):
+                try:
+                    found[tid] = bytes(cache.read(tid)[1])
+                    continue
+                except CasError:
+                    pass
+            loc = _locate_remote(rindex, tid, name, missing)
+            if loc is not None:
+                if loc.type != ObjectType.TREE:
+                    raise CorruptObjectError(f"{name}: remote object {tid.hex()} is not a "
+                                             "folder tree")
+                want.append((tid, loc))
+        got = dl.fetch(want, "fetching folder lists")
+        new_trees.update(got)
+        found.update(got)
+        level = []
+        for tid, raw in found.items():
+            name, line = names[tid]
+            try:
+                if line is None and tree_version(raw) == 1:
+                    for e in decode_tree(raw):
+                        if e.digest is not None:
+                            files.setdefault(e.digest, (e.size, f"{name}/{e.path}"))
+                    continue
+                for n in subtree_nodes(lambda _d, raw=raw: raw, tid, name, line):
+                    if n.is_tree:
+                        level.append((n.digest, f"{name}/{n.name}", n))
+                    else:
+                        files.setdefault(n.digest, (n.size, f"{name}/{n.name}"))
+            except CorruptObjectError as exc:
+                where = f"remote '{rs.name}'" if tid in got else "the cache"
+                fix = "'cas fsck --remote'" if tid in got else "'cas fsck'"
+                raise CorruptObjectError(f"{name}: the folder tree {tid.hex()} from {where} "
+                                         f"is refused ({exc}); run {fix}") from None
     # 2. recipes and the chunk ids they name
     chunks: dict[bytes, str] = {}
     want = []

@@ -17,7 +17,8 @@ from ..recipe import decode_recipe
 from ..reporting import SILENT, Reporter
 from ..store.local import LocalStore
 from ..store.objects import ObjectType
-from ..tree import TreeEntry, decode_tree
+from ..store.trees import tree_loader
+from ..tree import TreeEntry, walk
 from .settings import TableKeys
 from .tables import TableError
 
@@ -87,7 +88,7 @@ def tree_entries(store: LocalStore, digest: bytes) -> list[TreeEntry] | None:
     if loc is None or loc.type != ObjectType.TREE:
         return None
     try:
-        return decode_tree(store.read(digest)[1])
+        return list(walk(tree_loader(store), digest))
     except CasError:
         return None
 

@@ -40,22 +40,26 @@ def _files(ptr: Pointer, repo: Repo | None) -> list[str] | None:
         return rows
     if repo is None:
         return None
+    from itertools import islice
+
     from ..store.objects import ObjectType
-    from ..tree import decode_tree
+    from ..store.trees import tree_loader
+    from ..tree import walk
 
     try:
         loc = repo.cache.locate(ptr.digest)
         if loc is None or loc.type != ObjectType.TREE:
             return None
-        _, raw = repo.cache.read(ptr.digest)
-        entries = decode_tree(raw)
+        # Only the first rows are read: the trees of the folders they are in.
+        entries = list(islice(walk(tree_loader(repo.cache), ptr.digest), MAX_FILES))
     except CasError:
         return None
     rows = [f"  {e.path}/" if e.kind == "d" else
             f"  {e.path}  {human_bytes(e.size)}  {e.digest.hex() if e.digest else ''}"
-            for e in entries[:MAX_FILES]]
-    if len(entries) > MAX_FILES:
-        rows.append(f"  ... and {len(entries) - MAX_FILES} more")
+            for e in entries]
+    total = ptr.files if ptr.files is not None else len(entries)
+    if total > len(entries):
+        rows.append(f"  ... and {total - len(entries)} more")
     return rows
 
 

@@ -12,9 +12,10 @@ from typing import Protocol
 
 from ..errors import CasError
 from ..recipe import decode_recipe
-from ..tree import decode_tree
+from ..tree import tree_objects
 from .index import Location
 from .objects import ObjectType
+from .trees import tree_loader
 
 
 class ObjectSource(Protocol):
@@ -59,11 +60,21 @@ def expand(source: ObjectSource, roots: Iterable[Root], *,
                 lacks(r.digest)
                 continue
             need.add(r.digest)
+
+            def unreadable(oid: bytes) -> None:
+                lacks(oid)
+                if source.locate(oid) is not None:
+                    need.add(oid)  # damaged but present: kept, like a damaged top tree
+
+            # Subtrees are followed (a folder is one tree per subfolder); one already
+            # needed (shared by two roots) is not opened twice.
             try:
-                _, raw = source.read(r.digest)
-                for e in decode_tree(raw):
-                    if e.digest is not None:
-                        files[e.digest] = e.size
+                for oid, kind, size in tree_objects(tree_loader(source), r.digest,
+                                                    need.__contains__, unreadable):
+                    if kind == "f":
+                        files[oid] = size
+                    else:
+                        need.add(oid)
             except CasError:
                 lacks(r.digest)
         else:

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import CasError, CorruptObjectError
 from ..hashing import digest_bytes
 from ..recipe import decode_recipe
-from ..tree import decode_tree
+from ..tree import check_tree
 from .index import Location
 from .limits import Limits
 from .objects import ObjectType, decompress
@@ -37,7 +37,7 @@ def object_problem(oid: bytes, otype: int, codec: int, raw_length: int, raw: byt
         if digest_bytes(data) != oid:
             return "hash mismatch (corrupt)"
         if otype == ObjectType.TREE:
-            decode_tree(data)
+            check_tree(data)
     except CasError as exc:
         return str(exc)
     return None
