@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_text
 from .errors import CasError, NotARepoError
-from .gitutil import git
+from .gitutil import git, git_ok
 
 if TYPE_CHECKING:
     from .repo import Repo
@@ -379,11 +379,7 @@ def leave_other_branch_data(repo: Repo, prev: str) -> list[str]:
 
 
 def _is_ignored(repo: Repo, shown: str) -> bool:
-    import subprocess
-
-    # check-ignore answers by exit code (0 = ignored), which git() does not return.
-    return subprocess.run(["git", "-C", str(repo.root), "check-ignore", "-q", "--", shown],
-                          capture_output=True, timeout=60).returncode == 0
+    return git_ok(repo.root, "check-ignore", "-q", "--", shown)
 
 
 def _exclude(repo: Repo, shown: list[str]) -> None:

@@ -8,7 +8,6 @@ version string and the merge shows a conflict a person resolves.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import atomic_write_text
 from ..conflicts import conflict_message, find_conflict_markers, split_conflict
 from ..errors import CasError, ConfigError, PathError, PointerError, UsageError
-from ..gitutil import git
+from ..gitutil import git, git_ok
 from ..pointer import MAX_POINTER_BYTES, SUFFIX, Pointer, data_path_for, parse_pointer_text
 from ..review.history import (
     PointerState,
@@ -209,8 +208,7 @@ def _lineage(repo: Repo, data: Sequence[str]) -> dict[str, str]:
 def _uncommitted(root: Path, rel: str) -> bool:
     if not has_commits(root):
         return True
-    tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--error-unmatch", "--", rel],
-                             capture_output=True, timeout=120).returncode == 0
+    tracked = git_ok(root, "ls-files", "--error-unmatch", "--", rel)
     return not tracked or bool(git(root, "status", "--porcelain", "--", rel).strip())
 
 
@@ -225,8 +223,7 @@ def tag_version(repo: Repo, rel: str, ptr: Pointer, scheme: Scheme) -> VersionRe
                        f"git commit), then run 'cas version {data_rel} --tag'")
     commit = git(repo.root, "log", "-1", "--format=%H", "--", rel).decode().strip()
     name = f"{data_rel}@{version}"
-    if subprocess.run(["git", "check-ref-format", f"refs/tags/{name}"],
-                      capture_output=True, timeout=60).returncode != 0:
+    if not git_ok(repo.root, "check-ref-format", f"refs/tags/{name}"):
         raise CasError(f"{name!r} is not a valid Git tag name; rename the file or tag it by hand")
     existing = git(repo.root, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}^{{commit}}",
                    check=False).decode().strip()
@@ -431,8 +428,7 @@ def alias(repo: Repo, path: str, name: str, *, to: str | None = None,
     data_rel = rel[:-len(SUFFIX)]
     tag = alias_tag(data_rel, name)
     if not name or name.strip() != name or "@" in name or \
-            subprocess.run(["git", "check-ref-format", f"refs/tags/{tag}"],
-                           capture_output=True, timeout=60).returncode != 0:
+            not git_ok(repo.root, "check-ref-format", f"refs/tags/{tag}"):
         raise UsageError(f"{name!r} is not a usable alias name (letters, digits, '-', '_' "
                          "and '.' work best)")
     history = pointer_history(repo.root, rel, workspace=False)
