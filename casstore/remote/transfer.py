@@ -27,6 +27,7 @@ however long the push took (docs/remotes.md, tests/test_collector_model.py).
 from __future__ import annotations
 
 import shutil
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from ..recipe import decode_recipe
 from ..reporting import Reporter
 from ..store import records
 from ..store.graph import Root, expand
-from ..store.index import Index, Location, ids_array
+from ..store.index import IdBuffer, Index, Location, ids_array, sort_order, split_ids
 from ..store.indexfile import encode_index
 from ..store.local import LocalStore
 from ..store.objects import Codec, ObjectType
@@ -76,7 +77,7 @@ def push_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root], *,
         rindex = full.without_packs(condemned)
         if missing:
             _report_missing(res, rs, roots, missing, full, rindex)
-        need_arr = ids_array(sorted(need))
+        need_arr = need.array()  # sorted, unique: 16 bytes per object
         res.objects_needed = len(need_arr)
         res.objects_present = int(rindex.contains_many(need_arr).sum())
         published: set[str] = set()
@@ -172,7 +173,7 @@ def _plan(lindex: Index, rindex: Index, rows: np.ndarray, condemned: set[str]
     npacks = len(lindex.packs)
     lengths = lindex.length.astype(np.float64)
     total = np.bincount(lindex.pack, weights=lengths, minlength=npacks)
-    held = np.bincount(lindex.pack, weights=rindex.contains_many(lindex.ids()).astype(float),
+    held = np.bincount(lindex.pack, weights=rindex.holds(lindex).astype(float),
                        minlength=npacks)
     pack_of = lindex.pack[rows]
     sending = np.bincount(pack_of, weights=lengths[rows], minlength=npacks)
@@ -264,14 +265,14 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
     missing: dict[str, int] = {}
     # 1. trees of tracked folders, level by level: a folder is one tree per subfolder, and
     #    each level's trees name the next level's. Those the cache lacks are fetched.
-    files: dict[bytes, tuple[int, str]] = {}
+    files = _Files()
     new_trees: dict[bytes, bytes] = {}
     level: list[tuple[bytes, str, Node | None]] = []
     for r in roots:
         if r.kind == "dir":
             level.append((r.digest, r.name, None))
         else:
-            files.setdefault(r.digest, (r.size, r.name))
+            files.add(r.digest, r.size, r.name)
     seen: set[bytes] = set()
     while level:
         names: dict[bytes, tuple[str, Node | None]] = {}
@@ -304,49 +305,76 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
                 if line is None and tree_version(raw) == 1:
                     for e in decode_tree(raw):
                         if e.digest is not None:
-                            files.setdefault(e.digest, (e.size, f"{name}/{e.path}"))
+                            files.add(e.digest, e.size, name)
                     continue
                 for n in subtree_nodes(lambda _d, raw=raw: raw, tid, name, line):
                     if n.is_tree:
                         level.append((n.digest, f"{name}/{n.name}", n))
                     else:
-                        files.setdefault(n.digest, (n.size, f"{name}/{n.name}"))
+                        files.add(n.digest, n.size, name)
             except CorruptObjectError as exc:
                 where = f"remote '{rs.name}'" if tid in got else "the cache"
                 fix = "'cas fsck --remote'" if tid in got else "'cas fsck'"
                 raise CorruptObjectError(f"{name}: the folder tree {tid.hex()} from {where} "
                                          f"is refused ({exc}); run {fix}") from None
-    # 2. recipes and the chunk ids they name
-    chunks: dict[bytes, str] = {}
+    # 2. recipes and the chunk ids they name, a batch of files at a time: ids are held in
+    #    arrays (16 bytes each), never as one Python object per file or chunk.
+    chunks = IdBuffer()
+    recipe_files: dict[bytes, tuple[int, str]] = {}  # one per multi-chunk file to download
     want = []
-    for digest, (size, name) in files.items():
-        loc = cache.locate(digest)
-        if loc is not None:
+
+    def need_chunks(ids: np.ndarray, name: str) -> None:
+        """Chunks of one file (or of many one-chunk files): those the cache lacks."""
+        ids = ids[~cache.index().contains_many(ids)]
+        types = rindex.types_of(ids)
+        lost = int((types < 0).sum())
+        if lost:
+            missing[name] = missing.get(name, 0) + lost
+        wrong = np.nonzero((types >= 0) & (types != ObjectType.CHUNK))[0]
+        if len(wrong):
+            # A recipe's id is not the hash of its bytes: accepting one here would let a bad
+            # index slip unverified bytes into the cache.
+            raise CorruptObjectError(f"{name}: remote object {ids[wrong[0]].tobytes().hex()} "
+                                     "should be a chunk; run 'cas fsck --remote'")
+        chunks.extend(ids[types == ObjectType.CHUNK])
+
+    digests, sizes, where = files.table()
+    for a in range(0, len(digests), BATCH):
+        part, part_where = digests[a:a + BATCH], where[a:a + BATCH]
+        local = cache.types_of(part)
+        remote = local < 0
+        for k in np.nonzero((local >= 0) & (local != ObjectType.CHUNK))[0]:
+            digest, size, name = part[k].tobytes(), int(sizes[a + k]), files.name(part_where[k])
             try:
-                for cid, _ in chunk_list(cache, digest, size):
-                    if not cache.has(cid):
-                        chunks.setdefault(cid, name)
-                continue
+                ids = ids_array(cid for cid, _ in chunk_list(cache, digest, size))
             except CasError:
-                pass  # an unreadable recipe in the cache: fetch the file's objects again
-        loc = _locate_remote(rindex, digest, name, missing)
-        if loc is None:
-            continue
-        if loc.type == ObjectType.CHUNK:
-            chunks.setdefault(digest, name)
-        elif loc.type == ObjectType.RECIPE:
-            want.append((digest, loc))
-        else:
-            raise CorruptObjectError(f"{name}: remote object {digest.hex()} is a tree where a "
-                                     "file was expected")
+                remote[k] = True  # an unreadable recipe in the cache: fetch it again
+                continue
+            need_chunks(ids, name)
+        types = rindex.types_of(part)
+        for k in np.nonzero(remote & (types < 0))[0]:
+            name = files.name(part_where[k])
+            missing[name] = missing.get(name, 0) + 1
+        bad = np.nonzero(remote & (types >= 0) & (types != ObjectType.CHUNK)
+                         & (types != ObjectType.RECIPE))[0]
+        if len(bad):
+            raise CorruptObjectError(f"{files.name(part_where[bad[0]])}: remote object "
+                                     f"{part[bad[0]].tobytes().hex()} is a tree where a file "
+                                     "was expected")
+        chunks.extend(part[remote & (types == ObjectType.CHUNK)])
+        for k in np.nonzero(remote & (types == ObjectType.RECIPE))[0]:
+            digest = part[k].tobytes()
+            recipe_files[digest] = (int(sizes[a + k]), files.name(part_where[k]))
+            want.append((digest, rindex.get(digest)))
+    del digests, sizes, where
     # A recipe can be no larger than its file needs: bounded before it is downloaded, and
     # its rows before anything iterates over them.
     limits = rs.limits
     recipes = dl.fetch(want, "fetching recipes",
-                       max_raw={d: limits.recipe_max(files[d][0]) for d, _ in want})
+                       max_raw={d: limits.recipe_max(recipe_files[d][0]) for d, _ in want})
     recipe_rows = {}
     for digest, raw in recipes.items():
-        size, name = files[digest]
+        size, name = recipe_files[digest]
         try:
             rows = decode_recipe(raw, expect_size=size, max_rows=limits.recipe_rows(size),
                                  max_chunk=limits.chunk_max)
@@ -355,30 +383,23 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
                                      f"'{rs.name}' is refused ({exc}); run 'cas fsck "
                                      "--remote' there") from None
         recipe_rows[digest] = rows
-        for r in rows:
-            cid = r["id"].tobytes()
-            if not cache.has(cid):
-                chunks.setdefault(cid, name)
-    # 3. chunks, straight into the cache
-    want = []
-    for cid, name in chunks.items():
-        loc = _locate_remote(rindex, cid, name, missing)
-        if loc is None:
-            continue
-        if loc.type != ObjectType.CHUNK:
-            # A recipe's id is not the hash of its bytes: accepting one here would let a bad
-            # index slip unverified bytes into the cache.
-            raise CorruptObjectError(f"{name}: remote object {cid.hex()} should be a chunk; "
-                                     "run 'cas fsck --remote'")
-        want.append((cid, loc))
-    res.objects_needed = len(want) + len(recipes) + len(new_trees)
+        need_chunks(np.ascontiguousarray(rows["id"]), name)
+    # 3. chunks, straight into the cache, in batches in pack order: the download plan of
+    #    one batch is what is held at once, not a Location per chunk of the whole fetch.
+    rows = rindex.rows_of(chunks.ids().array())
+    rows = rows[np.lexsort((rindex.offset[rows], rindex.pack[rows]))]
+    res.objects_needed = len(rows) + len(recipes) + len(new_trees)
     with cache.writer() as w:
-        dl.fetch(want, f"fetching from {rs.name}", writer=w)
+        for a in range(0, len(rows), BATCH):
+            want = [(rindex.id_at(int(r)), rindex.location_at(int(r)))
+                    for r in rows[a:a + BATCH]]
+            dl.fetch(want, f"fetching from {rs.name}", writer=w)
+    del rows, want
     # 4. recipes (once their file rebuilds to its digest) and trees
-    total = sum(files[d][0] for d in recipes)
+    total = sum(recipe_files[d][0] for d in recipes)
     with cache.writer() as w, rs.reporter.progress("verifying files", total) as bar:
         for digest, raw in recipes.items():
-            size, name = files[digest]
+            size, name = recipe_files[digest]
             ok = _rebuilds(cache, recipe_rows[digest], digest, size)
             bar.advance(size)
             if ok is None:
@@ -412,3 +433,45 @@ def _rebuilds(cache: LocalStore, rows: object, digest: bytes, size: int) -> bool
         h.update(data)
         n += len(data)
     return n == size and h.digest() == digest
+
+
+BATCH = 1 << 16  # files looked up, or chunks downloaded, at a time
+
+
+class _Files:
+    """The files a fetch needs: digest, size and the name that messages use (the tracked
+    file, or the folder holding it), at about 28 bytes per file."""
+
+    def __init__(self) -> None:
+        self._ids = bytearray()
+        self._sizes = array("q")
+        self._where = array("I")
+        self._names: dict[str, int] = {}
+        self._name_list: list[str] = []
+
+    def add(self, digest: bytes, size: int, name: str) -> None:
+        pos = self._names.get(name)
+        if pos is None:
+            pos = self._names[name] = len(self._name_list)
+            self._name_list.append(name)
+        self._ids += digest
+        self._sizes.append(size)
+        self._where.append(pos)
+
+    def name(self, pos: int) -> str:
+        return self._name_list[int(pos)]
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(digests, sizes, name positions), one row per distinct digest (its first)."""
+        ids = np.frombuffer(bytes(self._ids), dtype="V16")
+        sizes = np.frombuffer(self._sizes, dtype=np.int64)
+        where = np.frombuffer(self._where, dtype=np.uint32)
+        if len(ids) < 2:
+            return ids, sizes, where
+        hi, lo = split_ids(ids)
+        order = sort_order(hi, lo)  # stable: the first of equal ids comes first
+        hi, lo = hi[order], lo[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+        keep = order[first]
+        return ids[keep], sizes[keep], where[keep]

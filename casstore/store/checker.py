@@ -22,7 +22,7 @@ from ..results import FsckResult
 from . import records
 from .collector import Snapshot
 from .graph import Root, expand
-from .index import Index
+from .index import IdSet, Index, find_rows, sort_order, split_ids
 from .objects import ObjectType
 from .packfile import decode_trailer, pack_name
 from .store import Store
@@ -47,7 +47,7 @@ def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILE
     names, parts = store.load_index()
     res.index_files = len(names)
     index = Index.merge(parts)
-    live: set[bytes] | None = None
+    live: IdSet | None = None
     if live_roots is not None:
         roots = list(live_roots())
         for n, e in records.list_root_records(store).items():
@@ -86,7 +86,9 @@ def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILE
     total = sum(i.size for i in listed.values())
     garbage = 0
     with reporter.progress(f"checking {store.label}", total) as bar:
-        for name, problems, unused, entries in store.map(one, list(listed), window=4):
+        # Two packs in flight, each read whole (up to ~64 MiB): fsck's memory stays a
+        # fixed amount whatever the store holds.
+        for name, problems, unused, entries in store.map(one, list(listed), window=2):
             res.packs_checked += 1
             res.bytes_checked += listed[name].size
             res.damaged.extend(problems)
@@ -138,7 +140,7 @@ def _check_records(store: Store, res: FsckResult, listed: dict[str, object]) -> 
 
 
 def _check_pack(blob: bytes, name: str, index: Index, is_indexed: bool,
-                present: object, fsck_command: str, live: set[bytes] | None
+                present: object, fsck_command: str, live: IdSet | None
                 ) -> tuple[list[str], int, np.ndarray | None]:
     """(problems, unused recipes missing chunks, entries) of one pack."""
     problems: list[str] = []
@@ -181,14 +183,11 @@ def _index_rows_problems(index: Index, name: str, entries: np.ndarray,
     """Every index row naming this pack must match an entry of the pack's own trailer, so a
     damaged or crafted index cannot send readers to the wrong bytes; and every object of
     the pack must be indexed."""
-    truth = {(e["id"].tobytes(), *(int(e[c]) for c in COLS)) for e in entries}
     rows = index.entries_for_pack(index.packs.index(name))
-    ids = index.ids()
+    bad = rows[~_rows_match(index, rows, entries)]
     out = []
-    bad = [r for r in rows
-           if (ids[r].tobytes(), *(int(getattr(index, c)[r]) for c in COLS)) not in truth]
     for r in bad[:20]:
-        out.append(f"index entry for object {ids[r].tobytes().hex()} in pack {name}: does "
+        out.append(f"index entry for object {index.id_at(int(r)).hex()} in pack {name}: does "
                    "not match the pack's trailer (damaged index: move the index folder away, "
                    f"then '{fsck_command} --repair' rebuilds it)")
     if len(bad) > 20:
@@ -198,3 +197,24 @@ def _index_rows_problems(index: Index, name: str, entries: np.ndarray,
         out.append(f"pack {name}: {unindexed} of its objects are missing from the index "
                    "(damaged index file)")
     return out
+
+
+def _rows_match(index: Index, rows: np.ndarray, entries: np.ndarray) -> np.ndarray:
+    """For each index row ``rows``, whether the pack's trailer ``entries`` has an entry with
+    the same id, type, codec, lengths and offset; vectorised (a pack holds ~65,000 objects
+    of 1 KiB, and fsck checks every pack)."""
+    ehi, elo = split_ids(entries["id"])
+    order = sort_order(ehi, elo)
+    ehi, elo = ehi[order], elo[order]
+    if bool(((ehi[1:] == ehi[:-1]) & (elo[1:] == elo[:-1])).any()):
+        # One id twice in the trailer (a crafted pack): a row may match either entry.
+        truth = {(e["id"].tobytes(), *(int(e[c]) for c in COLS)) for e in entries}
+        return np.array([(index.id_at(int(r)), *(int(getattr(index, c)[r]) for c in COLS))
+                         in truth for r in rows], dtype=bool)
+    pos = find_rows(ehi, elo, index.hi[rows], index.lo[rows])
+    ok = pos >= 0
+    at = order[np.where(ok, pos, 0)] if len(order) else np.zeros(len(rows), np.intp)
+    for c in COLS:
+        if len(entries):
+            ok &= getattr(index, c)[rows].astype(np.int64) == entries[c][at].astype(np.int64)
+    return ok

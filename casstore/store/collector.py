@@ -45,7 +45,7 @@ from . import lease as lease_mod
 from . import records
 from .backend import Entry
 from .graph import Root, expand
-from .index import Index, Location
+from .index import IdSet, Index, Location
 from .objects import decompress
 from .store import PackInfo, Store
 from .verify import verified
@@ -81,6 +81,9 @@ class Snapshot:
 
     def locate(self, oid: bytes) -> Location | None:
         return self.index.get(oid)
+
+    def types_of(self, ids: np.ndarray) -> np.ndarray:
+        return self.index.types_of(ids)
 
     def read(self, oid: bytes, *, verify: bool = True) -> tuple[int, bytes]:
         if self.cache is not None and self.cache.has(oid):
@@ -173,7 +176,7 @@ class _Run:
             out.extend(self.record_roots[n])
         return out
 
-    def _expand(self, roots: list[Root]) -> set[bytes]:
+    def _expand(self, roots: list[Root]) -> IdSet:
         missing: set[bytes] = set()
         live = expand(self.source, roots, missing=missing)
         unreadable = [m for m in missing if m in self.index]

@@ -168,6 +168,10 @@ class Store:
     def locate(self, oid: bytes) -> Location | None:
         return self.index().get(oid)
 
+    def types_of(self, ids: np.ndarray) -> np.ndarray:
+        """``locate`` for an array of 16-byte ids at once: each one's type, -1 if absent."""
+        return self.index().types_of(ids)
+
     def read_range(self, pack: str, start: int, end: int) -> bytes:
         """Bytes [start, end) of a pack."""
         if end <= start:
