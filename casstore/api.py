@@ -17,7 +17,7 @@ from .errors import PathError, RemoteError, UsageError
 from .reader import ChunkSource, ContentReader
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from .project import Project
     from .sources import ObjectSource
     from .view import Entry
 
@@ -114,7 +114,7 @@ class CasFile(io.RawIOBase):
             raise ValueError("I/O operation on closed file")
 
 
-def source_for(repo: Repo, remote: str | None,
+def source_for(repo: Project, remote: str | None,
                options: Mapping[str, Any] | None = None) -> ObjectSource:
     """The cache backed by ``remote`` (default: the default remote, if any; ``options``
     override its storage options); RemoteError if ``remote`` was named but cannot serve
@@ -128,7 +128,7 @@ def source_for(repo: Repo, remote: str | None,
     return src
 
 
-def resolve(repo: Repo, path: str | os.PathLike[str], base: Path | None = None) -> str:
+def resolve(repo: Project, path: str | os.PathLike[str], base: Path | None = None) -> str:
     """``path`` (relative to ``base``, default the repository root) as a root-relative path."""
     p = Path(path)
     if not p.is_absolute():
@@ -154,7 +154,7 @@ def open_entry(source: ObjectSource | ChunkSource, entry: Entry, *,
 
 
 def open(path: str | os.PathLike[str], rev: str | None = None,  # noqa: A001 - the API name
-         repo: str | os.PathLike[str] | Repo = ".", remote: str | None = None,
+         repo: str | os.PathLike[str] | Project = ".", remote: str | None = None,
          mode: str = "rb") -> CasFile:
     """Open tracked content for reading, like the built-in ``open(path, "rb")``.
 
@@ -171,13 +171,13 @@ def open(path: str | os.PathLike[str], rev: str | None = None,  # noqa: A001 - t
     """
     if mode not in ("rb", "br"):
         raise UsageError(f"casstore.open is read-only binary; mode must be 'rb', not {mode!r}")
-    from .repo import Repo
+    from .project import Project
     from .view import TrackedView
 
-    if isinstance(repo, Repo):
+    if isinstance(repo, Project):
         r, owned, base = repo, False, repo.root
     else:
-        r, owned, base = Repo(repo), True, Path(os.path.abspath(repo))
+        r, owned, base = Project(repo), True, Path(os.path.abspath(repo))
     try:
         rel = resolve(r, path, base)
         source = source_for(r, remote)

@@ -138,11 +138,3 @@ class Chunker:
             if not self._kept:
                 self._free.put(buf)
             self._kept = False
-
-    def cut_stream(self, f: BinaryIO) -> Iterator[memoryview]:
-        """Yield chunks of ``f`` in order; each view is valid until the next one is yielded."""
-        for block, ends in self.cut_blocks(f):
-            start = 0
-            for end in ends:
-                yield block[start:end]
-                start = end

@@ -39,7 +39,7 @@ from .tree import (
 from .workspace import Folder, FolderReader
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from .project import Project
 
 StatRow = tuple[tuple[int, int, int, int], bytes, int]
 # (stat-cache key, path on disk, stat, the stat cache's row or None) -> the file's digest
@@ -47,7 +47,7 @@ FileDigest = Callable[[str, str, os.stat_result, "StatRow | None"], bytes]
 LOST = b"lost"  # a folder's recorded tree could not be read: no details below it
 
 
-def current_file_digest(repo: Repo, path: Path, st: os.stat_result | None = None) -> bytes:
+def current_file_digest(repo: Project, path: Path, st: os.stat_result | None = None) -> bytes:
     st = st or path.stat()
     key = repo.rel(path)
     hit = repo.stat_cache.lookup(key, st)
@@ -60,7 +60,7 @@ def current_file_digest(repo: Repo, path: Path, st: os.stat_result | None = None
     return digest
 
 
-def folder_reader(repo: Repo, path: Path, *, follow_symlinks: bool = False,
+def folder_reader(repo: Project, path: Path, *, follow_symlinks: bool = False,
                   warn: Callable[[str], None] | None = None) -> FolderReader:
     """Read a tracked folder the way 'cas add' reads it: ``.casignore`` applied, links
     skipped unless the folder was added with --follow-symlinks."""
@@ -68,7 +68,7 @@ def folder_reader(repo: Repo, path: Path, *, follow_symlinks: bool = False,
                         follow_symlinks=follow_symlinks, warn=warn)
 
 
-def cached_digest(repo: Repo) -> FileDigest:
+def cached_digest(repo: Project) -> FileDigest:
     """Digest of a file from the stat cache, or by reading it (then recorded)."""
     cache = repo.stat_cache
 
@@ -107,7 +107,7 @@ class WorkTree:
     ``modified``. ``on_folder(rel, digest)`` hears every folder's digest.
     """
 
-    def __init__(self, repo: Repo, path: Path, *, follow_symlinks: bool = False,
+    def __init__(self, repo: Project, path: Path, *, follow_symlinks: bool = False,
                  warn: Callable[[str], None] | None = None,
                  file_digest: FileDigest | None = None,
                  put: Callable[[bytes, bytes], None] | None = None,
@@ -273,7 +273,7 @@ class WorkTree:
                 self.removed += gone or [base + name]
 
 
-def recorded_tree(repo: Repo, digest: bytes, shown: str) -> tuple[Loader, bytes]:
+def recorded_tree(repo: Project, digest: bytes, shown: str) -> tuple[Loader, bytes]:
     """A loader of the cache's trees and the version 2 digest of the folder tree
     ``digest``: for a version 1 tree (written by casstore before trees of trees), its
     version 2 form is built in memory. CasError if the cache lacks it."""
@@ -296,7 +296,7 @@ def recorded_tree(repo: Repo, digest: bytes, shown: str) -> tuple[Loader, bytes]
     return load_built, top.digest
 
 
-def v2_digest(repo: Repo, digest: bytes, shown: str) -> bytes | None:
+def v2_digest(repo: Project, digest: bytes, shown: str) -> bytes | None:
     """The version 2 digest of the folder a pointer names (``digest`` itself unless the
     cache holds it as a version 1 tree); None when the cache lacks the tree."""
     loc = repo.cache.locate(digest)
@@ -319,7 +319,7 @@ class DirNow:
     ``digest`` is that digest when the folder holds the same content, also when the
     pointer names a version 1 tree."""
 
-    def __init__(self, repo: Repo, path: Path, *, follow_symlinks: bool = False,
+    def __init__(self, repo: Project, path: Path, *, follow_symlinks: bool = False,
                  recorded: bytes | None = None) -> None:
         self._repo, self._path, self._follow = repo, path, follow_symlinks
         self.now = WorkTree(repo, path, follow_symlinks=follow_symlinks).build()

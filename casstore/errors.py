@@ -4,7 +4,11 @@ or ``casstore.open`` is a CasError.
 The pure building blocks in ``casstore.review`` raise ValueError subclasses of their
 own (``MetadataError``, ``InvalidVersionError``, ``RuleError``, ``TableError``,
 ``SafetensorsError``); ``ops/`` and the review modules over Git and the store catch the ones
-they meet and raise a CasError or report a note instead.
+they meet and raise a CasError or report a note instead. ``casstore.remote.fs`` signals a
+short read (``ShortRead``, retried) and a server that ignores Range requests
+(``ServerIgnoredRange``) with exceptions of its own, which its ``Remote.call`` turns into a
+``RemoteError``; a remote's storage library raises its own types, classified there the same
+way.
 
 The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``; nothing
 below the CLI prints or exits, so the library stays usable on its own.

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 from .atomic import atomic_write_text
 from .errors import CasError, NotARepoError
 from .gitutil import git, git_ok
+from .project import gitignore_line
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from .project import Project
 
 HOOKS = ("post-checkout", "post-merge", "pre-push", "pre-commit")
 BEGIN = "# >>> cas hooks: added by 'cas install'; 'cas uninstall' removes this block >>>"
@@ -54,7 +55,7 @@ class InstallResult:
         return asdict(self)
 
 
-def cas_command(repo: Repo) -> str:
+def cas_command(repo: Project) -> str:
     """The shell command that runs this same casstore installation from Git's top folder."""
     cmd = f"{shlex.quote(sys.executable)} -m casstore.cli.main"
     top = git_toplevel(repo)
@@ -63,7 +64,7 @@ def cas_command(repo: Repo) -> str:
     return cmd
 
 
-def git_toplevel(repo: Repo) -> Path | None:
+def git_toplevel(repo: Project) -> Path | None:
     """The top folder of the Git work tree holding ``repo`` (None outside Git)."""
     try:
         out = git(repo.root, "rev-parse", "--show-toplevel").decode().strip()
@@ -72,7 +73,7 @@ def git_toplevel(repo: Repo) -> Path | None:
     return Path(out) if out else None
 
 
-def hooks_dir(repo: Repo) -> Path:
+def hooks_dir(repo: Project) -> Path:
     """Where Git looks for hooks (honours core.hooksPath)."""
     try:
         out = git(repo.root, "rev-parse", "--git-path", "hooks").decode().strip()
@@ -170,7 +171,7 @@ def uninstall_hook(hdir: Path, name: str) -> bool:
     return True
 
 
-def _git_config(repo: Repo, cmd: str) -> dict[str, str]:
+def _git_config(repo: Project, cmd: str) -> dict[str, str]:
     return {
         "diff.cas.textconv": f"{cmd} textconv",
         "merge.cas.name": "casstore pointer merge",
@@ -189,7 +190,7 @@ def _ensure_attributes(top: Path) -> bool:
     return True
 
 
-def install(repo: Repo, *, hooks: tuple[str, ...] = HOOKS) -> InstallResult:
+def install(repo: Project, *, hooks: tuple[str, ...] = HOOKS) -> InstallResult:
     """Install hooks, the textconv diff driver and the merge driver into ``repo``'s Git."""
     hdir = hooks_dir(repo)
     hdir.mkdir(parents=True, exist_ok=True)
@@ -206,7 +207,7 @@ def install(repo: Repo, *, hooks: tuple[str, ...] = HOOKS) -> InstallResult:
     return res
 
 
-def uninstall(repo: Repo) -> InstallResult:
+def uninstall(repo: Project) -> InstallResult:
     """Remove what ``install`` added: our hook blocks and our Git config entries."""
     hdir = hooks_dir(repo)
     res = InstallResult(hooks_dir=str(hdir))
@@ -223,101 +224,10 @@ def uninstall(repo: Repo) -> InstallResult:
     return res
 
 
-def _has_remote(repo: Repo) -> bool:
-    from .remote.config import remotes
-
-    try:
-        return bool(repo.config.get("core.remote") or remotes(repo.config))
-    except CasError:
-        return False
-
-
-NO_VERIFY_HINT = ("to push the commits without their data, skip the hook with "
-                  "'git push --no-verify' (others then cannot check the data out)")
 EXCLUDE_HEADER = "# cas: data tracked on another branch, kept because it differs from its pointer"
 
 
-def run_hook(repo: Repo, name: str, args: list[str], warn: Any, say: Any = None,
-             tell: Any = None) -> int:
-    """Do what hook ``name`` is for; ``warn(text)`` prints a warning, ``say(text)`` what
-    was done (the CLI shows it on a terminal only), ``tell(text)`` what the user must know
-    anyway (data removed from or kept in the workspace). Returns the exit code: only
-    pre-push can block Git (a push without its data would break other clones)."""
-    say = say or (lambda text: None)
-    tell = tell or say
-    if name in ("post-checkout", "post-merge"):
-        res = repo.checkout()
-        if res.failed and _has_remote(repo):
-            # Data another clone pushed: fetch what is missing, then check out again.
-            try:
-                repo.fetch()
-            except CasError as exc:
-                warn(f"could not fetch the missing data: {exc}")
-            else:
-                repo.cache.invalidate()
-                res = repo.checkout()
-        for msg in res.failed:
-            warn(msg)
-        if res.restored or res.removed:
-            arts = _artifacts_of(repo, res.restored + res.removed)
-            noun = "artifact" if arts == 1 else "artifacts"
-            where = (f" for branch {_branch(repo)}" if name == "post-checkout"
-                     else " after the merge")
-            say(f"checked out {arts} {noun}{where}")
-        if name == "post-checkout" and len(args) >= 3 and args[2] == "1" and args[0] != args[1]:
-            for line in leave_other_branch_data(repo, args[0]):
-                tell(line)
-        return 0
-    if name == "pre-commit":
-        for e in repo.status():
-            if "modified" in e.states:
-                warn(f"{e.path} changed since it was added; run 'cas add {e.path}' and "
-                     f"'git add {e.pointer}' to commit the new content")
-        return 0
-    if name == "pre-push":
-        if not repo.config.get("core.remote"):
-            return 0
-        try:
-            res = repo.push()
-        except CasError as exc:
-            warn(f"casstore's pre-push hook could not upload the data: {exc}")
-            warn(NO_VERIFY_HINT)
-            return 1
-        for msg in res.missing:
-            warn(f"{msg}; casstore's pre-push hook stopped the push so that no commit "
-                 "names data nobody has")
-        if res.missing:
-            warn(NO_VERIFY_HINT)
-            return 1
-        if res.objects_sent:
-            say(f"pushed {res.objects_sent} objects to '{res.remote}'")
-        return 0
-    raise CasError(f"unknown hook {name!r}; expected one of {', '.join(HOOKS)}")
-
-
-def _branch(repo: Repo) -> str:
-    out = git(repo.root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
-    if out:
-        return out.decode("utf-8", "replace")
-    head = git(repo.root, "rev-parse", "--short", "HEAD", check=False).strip()
-    return f"(detached at {head.decode()})" if head else "(unknown)"
-
-
-def _artifacts_of(repo: Repo, paths: list[str]) -> int:
-    """How many tracked artifacts the restored/removed file paths belong to."""
-    from .pointer import data_path_for
-
-    roots = []
-    for ptr_path in repo.pointer_files():
-        try:
-            roots.append(repo.rel(data_path_for(ptr_path, repo.load_pointer(ptr_path))))
-        except CasError:
-            continue
-    hit = {r for p in paths for r in roots if p == r or p.startswith(r + "/")}
-    return len(hit) or len(paths)
-
-
-def leave_other_branch_data(repo: Repo, prev: str) -> list[str]:
+def leave_other_branch_data(repo: Project, prev: str) -> list[str]:
     """After a branch switch: data whose pointer existed at ``prev`` but not now is no
     longer git-ignored (the .gitignore line left with the branch), so ``git add -A`` would
     commit it. Remove it when it is unchanged and the cache holds it (switching back
@@ -378,13 +288,11 @@ def leave_other_branch_data(repo: Repo, prev: str) -> list[str]:
     return lines
 
 
-def _is_ignored(repo: Repo, shown: str) -> bool:
+def _is_ignored(repo: Project, shown: str) -> bool:
     return git_ok(repo.root, "check-ignore", "-q", "--", shown)
 
 
-def _exclude(repo: Repo, shown: list[str]) -> None:
-    from .repo import gitignore_line
-
+def _exclude(repo: Project, shown: list[str]) -> None:
     out = git(repo.root, "rev-parse", "--git-path", "info/exclude").decode().strip()
     path = Path(out) if os.path.isabs(out) else repo.root / out
     top = git_toplevel(repo) or repo.root

@@ -72,7 +72,7 @@ class RevSelection:
         return bool(self.revs) or self.all_branches or self.all_tags or self.all_commits
 
 
-WORKTREE_ONLY = RevSelection()
+NO_REVISIONS = RevSelection()
 """No revision: only the working tree's pointers."""
 EVERY_REF = RevSelection(all_branches=True, all_tags=True)
 """Every branch and tag this clone knows (what fsck counts as needed)."""

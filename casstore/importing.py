@@ -18,21 +18,20 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .atomic import atomic_open, atomic_write_text
 from .errors import CasError, PathError, PointerError
 from .files import chunk_list, restore_file
 from .gitutil import git, resolve_rev
+from .ops.checkout import checkout
 from .pointer import SUFFIX, Pointer, pointer_path_for
+from .project import Project
 from .reachability import Root
 from .sources import ObjectSource, StoreBackend, remote_backend
 from .store.objects import ObjectType
 from .tree import TreeEntry, build_tree
 from .view import Entry, TrackedView, normalize
-
-if TYPE_CHECKING:
-    from .repo import Repo
 
 
 @dataclass
@@ -57,7 +56,7 @@ class Artifact:
 class Source:
     """An open source repository at one commit."""
 
-    repo: Repo
+    repo: Project
     url: str
     commit: str
     rev: str  # the revision name to record: what was asked for, or the default branch
@@ -144,12 +143,12 @@ def open_source(url: str, rev: str | None = None, *, base: Path | None = None,
 @contextlib.contextmanager
 def _open_source(url: str, rev: str | None, *, base: Path | None,
                  remote_config: dict[str, Any] | None) -> Iterator[Source]:
+    from .project import Project
     from .remote.config import apply_overrides
-    from .repo import Repo
 
     local = Path(base or ".", url).expanduser() if not os.path.isabs(url) else Path(url)
     if _is_local(str(local)):
-        repo = Repo(local)
+        repo = Project(local)
         try:
             apply_overrides(repo.config, remote_config or {})
             commit = resolve_rev(repo.root, rev or "HEAD")
@@ -162,7 +161,7 @@ def _open_source(url: str, rev: str | None, *, base: Path | None,
     try:
         _clone(url, rev, tmp / "src")
         try:
-            repo = Repo(tmp / "src")
+            repo = Project(tmp / "src")
         except CasError:
             raise CasError(f"{url} is not a casstore repository (no .cas/config.yaml at "
                            f"{rev or 'its default branch'})") from None
@@ -226,7 +225,7 @@ def _source_record(src: Source, path: str, root: Path) -> dict[str, str]:
 
 # get ----------------------------------------------------------------------------------
 def get(url: str, path: str, *, rev: str | None = None, out: str | None = None,
-        force: bool = False, repo: Repo | None = None,
+        force: bool = False, repo: Project | None = None,
         remote_config: dict[str, Any] | None = None) -> Artifact:
     """Download artifact ``path`` of the repository at ``url`` to ``out`` (default: its
     name in the current folder). With ``repo``, that repository's cache keeps the data
@@ -292,7 +291,7 @@ def _write_file(cache: Any, digest: bytes, size: int, dest: Path, executable: bo
 
 
 # import / update ----------------------------------------------------------------------
-def import_artifact(repo: Repo, url: str, path: str, *, rev: str | None = None,
+def import_artifact(repo: Project, url: str, path: str, *, rev: str | None = None,
                     out: str | os.PathLike[str] | None = None, force: bool = False,
                     base: Path | None = None,
                     remote_config: dict[str, Any] | None = None) -> Artifact:
@@ -322,7 +321,7 @@ def import_artifact(repo: Repo, url: str, path: str, *, rev: str | None = None,
     if changed:
         atomic_write_text(ptr_path, ptr.dumps())
     repo.add_gitignore(data)
-    res = repo.checkout([str(data)])
+    res = checkout(repo, [str(data)])
     if res.failed:
         raise CasError(res.failed[0])
     return Artifact(path=repo.rel(data), kind=ptr.kind, size=ptr.size,
@@ -330,7 +329,7 @@ def import_artifact(repo: Repo, url: str, path: str, *, rev: str | None = None,
                     objects_fetched=fetched, changed=changed)
 
 
-def _old_pointer(repo: Repo, ptr_path: Path) -> Pointer | None:
+def _old_pointer(repo: Project, ptr_path: Path) -> Pointer | None:
     if not ptr_path.exists():
         return None
     try:
@@ -339,7 +338,7 @@ def _old_pointer(repo: Repo, ptr_path: Path) -> Pointer | None:
         return None
 
 
-def _pointer_for(repo: Repo, source: ObjectSource, found: _Found, name: str) -> Pointer:
+def _pointer_for(repo: Project, source: ObjectSource, found: _Found, name: str) -> Pointer:
     from .ops.add import INLINE_ENTRIES
 
     e = found.entry
@@ -368,7 +367,7 @@ def _pointer_for(repo: Repo, source: ObjectSource, found: _Found, name: str) -> 
     return ptr
 
 
-def update(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None, *,
+def update(repo: Project, targets: Sequence[str | os.PathLike[str]] | None = None, *,
            rev: str | None = None, remote_config: dict[str, Any] | None = None
            ) -> list[Artifact]:
     """Refresh imported artifacts (all, or ``targets``) from their recorded source, at the

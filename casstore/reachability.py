@@ -14,21 +14,21 @@ from .store.graph import Root, expand
 __all__ = ["Root", "expand", "history_roots", "root_of", "workspace_roots"]
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from .project import Project
 
 
 def root_of(ptr: Pointer, name: str) -> Root:
     return Root(ptr.digest, ptr.kind, ptr.size, name)
 
 
-def workspace_roots(repo: Repo, targets: Iterable[str] | None = None) -> list[Root]:
+def workspace_roots(repo: Project, targets: Iterable[str] | None = None) -> list[Root]:
     out = []
     for p in repo.pointer_files(list(targets) if targets else None):
         out.append(root_of(repo.load_pointer(p), repo.rel(p)))
     return out
 
 
-def history_roots(repo: Repo, select: RevSelection) -> list[Root]:
+def history_roots(repo: Project, select: RevSelection) -> list[Root]:
     """Roots of every pointer in the Git revisions ``select`` names; unparsable old pointers
     are skipped with a note (a bad pointer in history must not block gc of everything
     else)."""

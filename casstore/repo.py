@@ -1,87 +1,49 @@
-"""The repository: a working tree with a ``.cas`` folder, its config, cache and pointers.
+"""``casstore.Repo``: the library's facade, one method per ``cas`` command.
 
-``Repo`` is the library's entry point; the CLI only parses arguments, calls a method and
-prints the returned result.
+A ``Repo`` is a ``Project`` (``casstore.project``: the root, ``.cas`` folder, config,
+cache, paths and pointers) with the commands on top; each method hands the project to
+one operation (``casstore.ops``, ``casstore.importing``, ``casstore.githooks``) and
+returns its result. The CLI only parses arguments, opens a ``Repo``, calls a method and
+prints the result, so everything it does the library does too.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import WorkTmp, atomic_write_bytes, atomic_write_text
-from .config import Config
-from .errors import ConfigError, NotARepoError, PathError
-from .gitutil import WORKTREE_ONLY, RevSelection
-from .pointer import SUFFIX, NotAPointerError, Pointer, pointer_path_for, read_pointer
+import yaml
+
+from .atomic import atomic_write_text
+from .chunker import ChunkParams
+from .errors import PathError
+from .gitutil import NO_REVISIONS, RevSelection
+from .ignore import write_template
+from .project import CAS_DIR, CAS_GITIGNORE, Project
 from .reporting import SILENT, Reporter
-from .statcache import StatCache
-from .workspace import find_pointers
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .api import CasFile
-    from .chunker import Chunker
+    from .githooks import InstallResult
+    from .importing import Artifact
     from .ops.compare import CompareResult
     from .ops.diff import DiffResult
+    from .ops.merge import MergeResult
     from .ops.remove import RemoveResult
     from .ops.version import LogEntry, VersionResult
+    from .remote.config import RemoteSpec
     from .remote.results import FetchResult, PullResult, PushResult
     from .results import AddResult, CheckoutResult, FsckResult, GcResult, LsEntry, StatusEntry
-    from .store.local import LocalStore
 
-CAS_DIR = ".cas"
-CAS_GITIGNORE = "/cache/\n/tmp/\n/state/\n/config.local.yaml\n"
+__all__ = ["CAS_DIR", "Repo"]
 
 
-def find_root(start: Path) -> Path:
-    cur = start.resolve()
-    for d in (cur, *cur.parents):
-        if (d / CAS_DIR / "config.yaml").is_file():
-            return d
-    raise NotARepoError(f"no casstore repository at or above {start}; run 'cas init' in "
-                        "your project's top folder first")
-
-
-_GLOB_SPECIAL = frozenset("\\[]*?")
-
-
-def _glob_escape(name: str) -> str:
-    return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in name)
-
-
-def gitignore_line(name: str) -> str:
-    """The .gitignore line that matches exactly the entry ``name`` of that folder.
-
-    Git reads ``\\``, ``[``, ``*`` and ``?`` as pattern syntax and drops trailing spaces, so
-    each is escaped with a backslash (``data[1].bin`` would otherwise match ``data1.bin``
-    only, and ``star*.bin`` every ``star...bin``). The leading '/' anchors the line to this
-    folder and keeps a leading '#' or '!' from reading as a comment or a negation; they are
-    escaped as well, so the line means the same wherever it is read. A newline cannot be
-    written in a .gitignore line at all: such names are refused (a line break would turn
-    the rest of the name into a pattern of its own, e.g. one hiding '*.py').
-    """
-    if "\n" in name or "\r" in name:
-        raise PathError(f"{name!r} has a newline in its name, which a .gitignore line "
-                        "cannot hold; rename it")
-    body = _glob_escape(name)
-    if body[:1] in ("#", "!"):
-        body = "\\" + body
-    stripped = body.rstrip(" ")
-    return "/" + stripped + "\\ " * (len(body) - len(stripped))
-
-
-class Repo:
-    """A casstore working tree. ``Repo(path)`` finds the root at or above ``path``."""
-
-    def __init__(self, path: str | os.PathLike[str] = ".", *,
-                 reporter: Reporter = SILENT) -> None:
-        self.root = find_root(Path(path))
-        self.cas_dir = self.root / CAS_DIR
-        self.reporter = reporter
-        self.config = Config(self.cas_dir)
+class Repo(Project):
+    """A casstore repository. ``Repo(path)`` finds the root at or above ``path``."""
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".", *, reporter: Reporter = SILENT,
@@ -95,206 +57,19 @@ class Repo:
             raise PathError(f"{root} is already a casstore repository (use --force to reset "
                             "its config)")
         cas.mkdir(exist_ok=True)
-        import yaml
-
-        from .chunker import ChunkParams
-
         cfg = {"core": {"compression": "auto"},
                "chunking": ChunkParams().as_dict(),
                "versioning": {"scheme": "semantic"}}
         atomic_write_text(cas / "config.yaml", yaml.safe_dump(cfg, sort_keys=True))
         atomic_write_text(cas / ".gitignore", CAS_GITIGNORE)
-        from .ignore import write_template
-
         write_template(root)
         return cls(root, reporter=reporter)
 
-    # parts --------------------------------------------------------------------------
-    @cached_property
-    def cache_root(self) -> Path:
-        d = self.config.get("cache.dir")
-        return (self.root / d) if d else (self.cas_dir / "cache")
-
-    @cached_property
-    def cache(self) -> LocalStore:
-        # Imported on first use: numpy and pyarrow come with the store, and commands that
-        # never touch it (status of an unchanged tree) should not pay for them.
-        from . import clones
-        from .store.local import LocalStore
-
-        shared = self.config.get("cache.shared")
-        if shared not in (None, False, "group"):
-            raise ConfigError(f"cache.shared is {shared!r}; the only value is 'group' "
-                              "('cas config cache.shared group')")
-        if shared == "group":
-            # Like git's core.sharedRepository=group: what this process creates is
-            # group-writable, so a teammate's umask 077 cannot lock the others out.
-            os.umask(os.umask(0) & ~0o070)
-        store = LocalStore(self.cache_root, fsync=bool(self.config.get("core.fsync", True)),
-                           notify=self.reporter.note, group_shared=shared == "group")
-        clones.register(self.cache_root, self.root)
-        return store
-
-    def in_cache(self, oid: bytes) -> bool:
-        """Whether a pointer's top object is cached: a marker stat, else the index."""
-        from .store import roots
-
-        if roots.known(self.cache_root, oid):
-            return True
-        if self.cache.has(oid):
-            roots.remember(self.cache_root, [oid])
-            return True
-        return False
-
-    @cached_property
-    def stat_cache(self) -> StatCache:
-        return StatCache(self.cas_dir / "state" / "stat.db")
-
-    @cached_property
-    def work_tmp(self) -> WorkTmp:
-        """Where this process's writes into the working tree are prepared."""
-        return WorkTmp(self.cas_dir)
-
-    def chunker(self) -> Chunker:
-        from .chunker import Chunker, ChunkParams
-
-        return Chunker(ChunkParams.from_dict(self.config.get("chunking") or {}))
-
-    def close(self) -> None:
-        if "work_tmp" in self.__dict__:
-            self.work_tmp.close()
-        if "stat_cache" in self.__dict__:
-            self.stat_cache.close()
-        if "cache" in self.__dict__:
-            self.cache.close()
-
-    def __enter__(self) -> Repo:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # paths --------------------------------------------------------------------------
-    def rel(self, p: str | Path) -> str:
-        """``p`` relative to the root, '/'-separated; PathError if it lies outside."""
-        ap = Path(os.path.abspath(p))
-        try:
-            r = ap.relative_to(self.root)
-        except ValueError:
-            raise PathError(f"{p} is outside the repository at {self.root}") from None
-        return r.as_posix() if r.parts else "."
-
-    def user_path(self, s: str | os.PathLike[str]) -> Path:
-        """Resolve a path typed by the user (relative to the current folder)."""
-        p = Path(os.path.abspath(s))
-        rel = self.rel(p)
-        parts = Path(rel).parts
-        if rel == "." or (parts and parts[0] in (".git", CAS_DIR)):
-            raise PathError(f"{s} cannot be tracked (it is the repository itself or its "
-                            "metadata)")
-        self.check_real_folder(p.parent, str(s))
-        return p
-
-    def check_real_folder(self, folder: Path, display: str) -> None:
-        """Refuse a folder whose real location (every symbolic link on the way resolved)
-        is outside the working tree or inside Git's or casstore's metadata.
-
-        Checked on the resolved target, not on the spelling: with ``lnk -> .git``, the
-        pointer ``lnk/hooks.cas`` would otherwise make checkout write into .git/hooks,
-        whose files Git runs.
-        """
-        real = Path(os.path.realpath(folder))
-        root = self.root.resolve()
-        if real != root and root not in real.parents:
-            raise PathError(f"{display} lies in a folder that links outside the repository "
-                            f"({real}); casstore reads and writes only inside the working "
-                            "tree")
-        parts = real.relative_to(root).parts
-        if any(part.lower() == ".git" for part in parts) or parts[:1] == (CAS_DIR,):
-            how = "" if Path(os.path.abspath(folder)) == real else " through a symbolic link"
-            raise PathError(f"{display} lies inside Git's or casstore's metadata folder"
-                            f"{how} ({real.relative_to(root).as_posix()}); tracked data "
-                            "may not go there")
-
-    def pointer_files(self, targets: Sequence[str | os.PathLike[str]] | None = None
-                      ) -> list[Path]:
-        """Pointers named by ``targets`` (data paths, pointer paths or folders), or all."""
-        if not targets:
-            return find_pointers(self.root)
-        out: list[Path] = []
-        for t in targets:
-            p = Path(os.path.abspath(t))
-            self.rel(p)
-            if p.name.endswith(SUFFIX) and p.is_file():
-                out.append(p)
-            elif pointer_path_for(p).is_file():
-                out.append(pointer_path_for(p))
-            elif p.is_dir():
-                inside = [q for q in find_pointers(self.root) if p in q.parents]
-                if not inside:
-                    raise PathError(f"{t} holds no tracked data")
-                out.extend(inside)
-            else:
-                raise PathError(f"{t} is not tracked (no {p.name}{SUFFIX} beside it); "
-                                "use 'cas add' to track it")
-        return sorted(set(out))
-
-    def load_pointer(self, ptr_path: Path) -> Pointer:
-        display = self.rel(ptr_path)
-        self.check_real_folder(ptr_path.parent, display)
-        try:
-            return read_pointer(ptr_path, display)
-        except NotAPointerError as exc:
-            # Any file may end in '.cas' (docs/algebra.cas); say how to leave it alone.
-            raise NotAPointerError(f"{exc}; if it is not a casstore pointer, add it to "
-                                   f".casignore (e.g. a line '/{_glob_escape(display)}')") \
-                from None
-
-    def tracked_ancestor(self, p: Path) -> Path | None:
-        """The tracked folder containing ``p``, if any."""
-        for a in p.parents:
-            if a == self.root or self.root not in a.parents:
-                break
-            if pointer_path_for(a).is_file():
-                return a
-        return None
-
-    def add_gitignore(self, data: Path) -> None:
-        """Git-ignore ``data`` in its folder's .gitignore, once."""
-        gi = data.parent / ".gitignore"
-        line = gitignore_line(data.name)
-        # A user's .gitignore need not be UTF-8: keep its bytes as they are.
-        text = gi.read_bytes().decode("utf-8", "surrogateescape") if gi.exists() else ""
-        if line in text.splitlines():
-            return
-        if text and not text.endswith("\n"):
-            text += "\n"
-        atomic_write_bytes(gi, (text + line + "\n").encode("utf-8", "surrogateescape"),
-                           work=self.work_tmp)
-
-    def remove_gitignore(self, data: Path) -> bool:
-        """Drop the line ``add_gitignore`` wrote for ``data``; other lines stay byte for byte.
-
-        Returns whether a line was removed. A .gitignore left empty is deleted, since
-        casstore created it (a user's own rules would still be in it).
-        """
-        gi = data.parent / ".gitignore"
-        if not gi.is_file():
-            return False
-        line = gitignore_line(data.name)
-        text = gi.read_bytes().decode("utf-8", "surrogateescape")
-        lines = text.splitlines(keepends=True)
-        kept = [ln for ln in lines if ln.rstrip("\r\n") != line]
-        if len(kept) == len(lines):
-            return False
-        if not "".join(kept).strip():
-            gi.unlink()
-        else:
-            atomic_write_bytes(gi, "".join(kept).encode("utf-8", "surrogateescape"),
-                               work=self.work_tmp)
-        return True
-
     # operations ---------------------------------------------------------------------
+    # Each method imports its operation when called: the operations bring numpy, pyarrow
+    # and fsspec, and importing them all up front cost 0.6 s on every command (measured
+    # with python -X importtime), where 'cas status' should answer in 0.1 s. Start-up time
+    # is the only reason: no operation imports this module.
     def add(self, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None,
             follow_symlinks: bool = False) -> AddResult:
         """Track files and folders: store their chunks and write their pointers (links
@@ -318,6 +93,15 @@ class Repo:
 
         return status(self, targets)
 
+    def mark_remote_states(self, entries: list[StatusEntry], remote: str | None = None, *,
+                           jobs: int | None = None) -> str:
+        """Add to ``status()`` entries what ``remote`` (default remote) lacks: 'not
+        pushed', 'not on remote', 'on remote only in condemned packs'; returns the
+        remote's name."""
+        from .ops.sync import mark_remote_states
+
+        return mark_remote_states(self, entries, remote, jobs=jobs)
+
     def checkout(self, targets: Sequence[str | os.PathLike[str]] | None = None, *,
                  force: bool = False) -> CheckoutResult:
         """Restore tracked data from the cache to match the pointers."""
@@ -332,7 +116,7 @@ class Repo:
 
         return ls(self, rev, remote)
 
-    def gc(self, *, dry_run: bool = False, select: RevSelection = WORKTREE_ONLY,
+    def gc(self, *, dry_run: bool = False, select: RevSelection = NO_REVISIONS,
            remote: str | None = None, grace_hours: float | None = None,
            keep_pushed_days: float | None = None, jobs: int | None = None) -> GcResult:
         """Delete data nothing references: in the cache (workspace pointers of every clone
@@ -365,20 +149,48 @@ class Repo:
 
         return log(self, path, rev=rev)
 
-    def compare(self, a: str, b: str) -> CompareResult:
-        """Compare two versions of an artifact (PATH, PATH@VERSION or PATH@GITREV each)."""
+    def alias(self, path: str, name: str, *, to: str | None = None,
+              remove: bool = False) -> VersionResult:
+        """Point alias ``name`` (the Git tag ``PATH@NAME``) at a version of ``path``: ``to``
+        (a version, alias or Git revision), else the committed version in the working
+        tree; or, with ``remove``, delete it."""
+        from .ops.version import alias
+
+        return alias(self, path, name, to=to, remove=remove)
+
+    def compare(self, a: str, b: str, *, key: str | None = None) -> CompareResult:
+        """Compare two versions of an artifact (PATH, PATH@VERSION or PATH@GITREV each);
+        ``key`` names the key column for table rows."""
         from .ops.compare import compare
 
-        return compare(self, a, b)
+        return compare(self, a, b, key=key)
 
-    def diff(self, rev_a: str | None = None, rev_b: str | None = None) -> DiffResult:
-        """Artifacts changed from ``rev_a`` (default HEAD) to ``rev_b`` (default working tree)."""
+    def diff(self, rev_a: str | None = None, rev_b: str | None = None, *,
+             key: str | None = None) -> DiffResult:
+        """Artifacts changed from ``rev_a`` (default HEAD) to ``rev_b`` (default working
+        tree); ``key`` as for ``compare``."""
         from .ops.diff import diff
 
-        return diff(self, rev_a, rev_b)
+        return diff(self, rev_a, rev_b, key=key)
+
+    def merge(self, pointers: Sequence[str] | None = None) -> list[MergeResult]:
+        """Resolve the pointer files a Git merge left conflicted (all, or ``pointers``):
+        merged pointers are written and their data checked out; real conflicts are
+        listed."""
+        from .ops.merge import merge_conflicted
+
+        return merge_conflicted(self, list(pointers) if pointers else None)
+
+    def merge_pointers(self, base_text: str | None, ours_text: str, theirs_text: str,
+                       name: str) -> MergeResult:
+        """Merge three versions of the pointer ``name`` (Git's merge driver); ``base_text``
+        is None when both sides added it."""
+        from .ops.merge import merge_pointers
+
+        return merge_pointers(self, base_text, ours_text, theirs_text, name)
 
     def push(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
-             jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> PushResult:
+             jobs: int | None = None, select: RevSelection = NO_REVISIONS) -> PushResult:
         """Upload the data the pointers need (those of ``targets``, or all, and those of the
         Git revisions ``select`` names) that ``remote`` (default remote) lacks."""
         from .ops.sync import push
@@ -386,7 +198,7 @@ class Repo:
         return push(self, remote, targets, jobs=jobs, select=select)
 
     def fetch(self, targets: Sequence[str] | None = None, *, remote: str | None = None,
-              jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> FetchResult:
+              jobs: int | None = None, select: RevSelection = NO_REVISIONS) -> FetchResult:
         """Download into the cache the data the pointers need (as for ``push``) that it
         lacks."""
         from .ops.sync import fetch
@@ -406,3 +218,107 @@ class Repo:
         from .api import open as open_
 
         return open_(path, rev, repo=self, remote=remote)
+
+    # other repositories ---------------------------------------------------------------
+    def import_artifact(self, url: str, path: str, *, rev: str | None = None,
+                        out: str | os.PathLike[str] | None = None, force: bool = False,
+                        remote_config: dict[str, Any] | None = None) -> Artifact:
+        """Track artifact ``path`` of the repository at ``url`` here (``cas import``),
+        recording where it came from; ``remote_config`` overrides storage options of that
+        repository's remote."""
+        from .importing import import_artifact
+
+        return import_artifact(self, url, path, rev=rev, out=out, force=force,
+                               remote_config=remote_config)
+
+    def update(self, targets: Sequence[str | os.PathLike[str]] | None = None, *,
+               rev: str | None = None,
+               remote_config: dict[str, Any] | None = None) -> list[Artifact]:
+        """Refresh imported artifacts (all, or ``targets``) to the newest commit of their
+        recorded revision (or of ``rev``)."""
+        from .importing import update
+
+        return update(self, targets, rev=rev, remote_config=remote_config)
+
+    @staticmethod
+    def get(url: str, path: str, *, rev: str | None = None, out: str | None = None,
+            force: bool = False, here: Repo | None = None,
+            remote_config: dict[str, Any] | None = None) -> Artifact:
+        """Download artifact ``path`` of the repository at ``url`` as a plain, untracked
+        copy (``cas get``; no repository needed here). With ``here``, its cache keeps the
+        data for next time."""
+        from .importing import get
+
+        return get(url, path, rev=rev, out=out, force=force, repo=here,
+                   remote_config=remote_config)
+
+    # remotes --------------------------------------------------------------------------
+    def remotes(self) -> dict[str, RemoteSpec]:
+        """Every configured remote, by name."""
+        from .remote import config as rc
+
+        return rc.remotes(self.config)
+
+    def default_remote(self) -> str | None:
+        """The default remote's name (``core.remote``), if one is set."""
+        from .remote import config as rc
+
+        return rc.default_name(self.config)
+
+    def add_remote(self, name: str, url: str, *, default: bool = False, local: bool = False,
+                   force: bool = False) -> RemoteSpec:
+        """Configure remote ``name`` at ``url`` (in config.local.yaml with ``local``)."""
+        from .remote import config as rc
+
+        return rc.add_remote(self.config, name, url, default=default, local=local,
+                             force=force)
+
+    def modify_remote(self, name: str, option: str, value: str | None, *,
+                      local: bool = False) -> RemoteSpec:
+        """Set (``value`` None: unset) one storage option of remote ``name``."""
+        from .remote import config as rc
+
+        return rc.modify_remote(self.config, name, option, value, local=local)
+
+    def remove_remote(self, name: str) -> None:
+        """Forget remote ``name`` (and clear it as the default)."""
+        from .remote import config as rc
+
+        rc.remove_remote(self.config, name)
+
+    def set_default_remote(self, name: str | None, *, local: bool = False) -> None:
+        """Make ``name`` the default remote (None clears it)."""
+        from .remote import config as rc
+
+        rc.set_default(self.config, name, local=local)
+
+    # Git integration ------------------------------------------------------------------
+    def install(self) -> InstallResult:
+        """Git hooks, the ``*.cas`` diff driver and the pointer merge driver (``cas
+        install``)."""
+        from .githooks import install
+
+        return install(self)
+
+    def uninstall(self) -> InstallResult:
+        """Remove what ``install`` added (the user's own hooks stay)."""
+        from .githooks import uninstall
+
+        return uninstall(self)
+
+    def run_hook(self, name: str, args: list[str], warn: Callable[[str], None],
+                 say: Callable[[str], None] | None = None,
+                 tell: Callable[[str], None] | None = None) -> int:
+        """Do what Git hook ``name`` is for (see ``casstore.ops.hooks``); returns the exit
+        code."""
+        from .ops.hooks import run_hook
+
+        return run_hook(self, name, args, warn, say, tell)
+
+    @staticmethod
+    def textconv(text: str, name: str = "pointer", here: Repo | None = None) -> str:
+        """The readable form of pointer ``text`` that ``git diff`` shows (Git's diff
+        driver); with ``here``, folder listings come from its cache."""
+        from .review.textconv import summarize
+
+        return summarize(text, name, here)

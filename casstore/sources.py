@@ -23,7 +23,7 @@ from .store.local import LocalStore
 from .store.objects import Codec, ObjectType
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from .project import Project
 
 
 class Backend(Protocol):
@@ -36,7 +36,7 @@ class Backend(Protocol):
         ...
 
 
-def remote_backend(repo: Repo, remote: str | None = None,
+def remote_backend(repo: Project, remote: str | None = None,
                    options: Mapping[str, Any] | None = None) -> Backend | None:
     """A backend for ``remote`` (or the default remote) of ``repo``, if one is configured;
     ``options`` (fsspec storage options: endpoint_url, credentials) override the
@@ -214,7 +214,7 @@ def _check_recipe(source: ObjectSource, digest: bytes) -> None:
     restore_file(source, digest, size, _Sink())  # type: ignore[arg-type]
 
 
-def source_for(repo: Repo, remote: str | None = None, *,
+def source_for(repo: Project, remote: str | None = None, *,
                extra: Iterable[Backend | None] = (),
                options: Mapping[str, Any] | None = None) -> ObjectSource:
     """``repo``'s cache backed by ``remote`` (default: the default remote, if any; its

@@ -1,4 +1,7 @@
-"""Human-readable quantities, shared by every report the library and CLI print."""
+"""Human-readable quantities: every size a report shows (the CLI's summaries and the speed
+on its progress bars, ``cas diff``/``compare`` text and Markdown, the ``git diff`` text of a
+pointer) goes through ``human_bytes``, in binary units. Error messages give exact byte
+counts instead."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from .store.objects import ObjectType
 from .tree import TreeEntry, check_rel_path, walk
 
 if TYPE_CHECKING:
+    from .project import Project
     from .reader import ChunkSource
-    from .repo import Repo
     from .sources import ObjectSource
 
 
@@ -63,7 +63,7 @@ class TrackedView:
     ``TrackedView.fixed`` makes a view of pointers read earlier, with no repository: what
     the workers of a job reading straight from a remote see (``casstore.fs``)."""
 
-    def __init__(self, repo: Repo | None, rev: str | None = None, *,
+    def __init__(self, repo: Project | None, rev: str | None = None, *,
                  source: ObjectSource | ChunkSource | None = None) -> None:
         self.repo = repo
         self.rev = rev

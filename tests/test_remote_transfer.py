@@ -140,7 +140,7 @@ def test_partly_present_pack_sends_only_missing_objects(tmp_path: Path) -> None:
     assert len(b.cache.list_packs()) == 1
     rc.add_remote(b.config, "origin", str(remote), default=True)
     res = push(b)
-    assert res.packs_uploaded == 0 and res.packs_repacked == 1
+    assert res.packs_uploaded == 0 and res.packs_built == 1
     assert 1 * MiB <= res.bytes_uploaded < 1 * MiB + 64 * 1024
     assert res.objects_present > 0
 

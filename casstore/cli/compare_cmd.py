@@ -26,10 +26,8 @@ def compare(
     Content is compared tensor by tensor for weights and row by row for tables.
     """
     check_format(fmt)
-    from ..ops.compare import compare as run_compare
-
     with open_repo() as repo:
-        res = run_compare(repo, a, b, key=key)
+        res = repo.compare(a, b, key=key)
     if json_out or fmt == "json":
         print_json(res.to_dict())
     else:

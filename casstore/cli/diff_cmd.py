@@ -66,10 +66,8 @@ def diff(
     rows; --format markdown is the pull-request comment.
     """
     check_format(fmt)
-    from ..ops.diff import diff as run_diff
-
     with open_repo() as repo:
-        res = run_diff(repo, rev_a, rev_b, key=key)
+        res = repo.diff(rev_a, rev_b, key=key)
     if json_out or fmt == "json":
         print_json(res.to_dict())
     else:

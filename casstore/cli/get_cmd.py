@@ -27,7 +27,6 @@ def get(
     Use 'cas import' instead to track it here.
     """
     from ..errors import NotARepoError
-    from ..importing import get as do_get
     from ..repo import Repo
 
     try:
@@ -35,7 +34,7 @@ def get(
     except NotARepoError:
         here = None
     try:
-        res = do_get(url, path, rev=rev, out=out, force=force, repo=here)
+        res = Repo.get(url, path, rev=rev, out=out, force=force, here=here)
     finally:
         if here is not None:
             here.close()

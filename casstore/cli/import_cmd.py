@@ -30,13 +30,12 @@ def import_(
     Its data enters the cache and the workspace, and the pointer records its source so
     'cas update' can refresh it.
     """
-    from ..importing import import_artifact
     from ..remote.config import parse_overrides
 
     overrides = parse_overrides(remote_config)
     with open_repo() as repo:
-        res = import_artifact(repo, url, path, rev=rev, out=out, force=force,
-                              remote_config=overrides)
+        res = repo.import_artifact(url, path, rev=rev, out=out, force=force,
+                                   remote_config=overrides)
     if json_out:
         print_json(res.to_dict())
         return
@@ -55,12 +54,11 @@ def update(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Refresh imported artifacts to the newest commit of their recorded revision."""
-    from ..importing import update as do_update
     from ..remote.config import parse_overrides
 
     overrides = parse_overrides(remote_config)
     with open_repo() as repo:
-        results = do_update(repo, targets or None, rev=rev, remote_config=overrides)
+        results = repo.update(targets or None, rev=rev, remote_config=overrides)
     if json_out:
         print_json([r.to_dict() for r in results])
         return

@@ -17,10 +17,8 @@ def install(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) 
     With the hooks, data follows checkout and merge, git push sends the data first, and a
     commit warns about tracked data changed since it was added.
     """
-    from ..githooks import install as do_install
-
     with open_repo() as repo:
-        res = do_install(repo)
+        res = repo.install()
     if json_out:
         print_json(res.to_dict())
         return
@@ -36,10 +34,8 @@ def install(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) 
 @app.command()
 def uninstall(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Remove what 'cas install' added to the hooks and Git config (your hooks stay)."""
-    from ..githooks import uninstall as do_uninstall
-
     with open_repo() as repo:
-        res = do_uninstall(repo)
+        res = repo.uninstall()
     if json_out:
         print_json(res.to_dict())
         return
@@ -57,7 +53,6 @@ def hook(
 ) -> None:
     """Run the casstore part of a Git hook (called by the hooks 'cas install' writes)."""
     from ..errors import NotARepoError
-    from ..githooks import run_hook
 
     try:
         repo = open_repo()
@@ -71,8 +66,8 @@ def hook(
         def tell(m: str) -> None:
             print(f"cas: {m}", file=sys.stderr, flush=True)
 
-        rc = run_hook(repo, name, list(args or []), lambda m: warn(f"cas {name}: {m}"),
-                      tell if tty else None, tell)
+        rc = repo.run_hook(name, list(args or []), lambda m: warn(f"cas {name}: {m}"),
+                           tell if tty else None, tell)
     if rc:
         raise typer.Exit(rc)
 
@@ -83,7 +78,6 @@ def textconv(path: str = typer.Argument(..., help="A pointer file (Git passes a 
     """Print a readable summary of a pointer file (Git's diff driver for *.cas)."""
     from ..errors import CasError
     from ..repo import Repo
-    from ..review.textconv import summarize
 
     with open(path, "rb") as f:
         text = f.read(1 << 20).decode("utf-8", "replace")
@@ -92,7 +86,7 @@ def textconv(path: str = typer.Argument(..., help="A pointer file (Git passes a 
     except CasError:
         repo = None
     try:
-        sys.stdout.write(summarize(text, path, repo))
+        sys.stdout.write(Repo.textconv(text, path, repo))
     finally:
         if repo is not None:
             repo.close()

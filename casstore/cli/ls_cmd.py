@@ -24,8 +24,6 @@ def ls_command(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List tracked artifacts (at a Git revision); with --remote, what a remote holds."""
-    from ..remote.config import remotes
-
     words = list(args or [])
     with open_repo() as repo:
         name: str | None = remote_name
@@ -33,7 +31,7 @@ def ls_command(
             name = ""
             # 'cas ls --remote origin' as DVC users type it: a word naming a configured
             # remote is the remote; the other word is the revision.
-            if words and words[-1] in remotes(repo.config):
+            if words and words[-1] in repo.remotes():
                 name = words.pop()
         if len(words) > 1:
             raise UsageError(f"cas ls takes one revision, got {' '.join(words)}; "

@@ -23,10 +23,8 @@ def merge(
     Folders whose two sides changed different files are merged and checked out; real
     conflicts are listed.
     """
-    from ..ops.merge import merge_conflicted
-
     with open_repo() as repo:
-        results = merge_conflicted(repo, pointers or None)
+        results = repo.merge(pointers or None)
     if json_out:
         print_json([r.to_dict() for r in results])
     else:
@@ -52,14 +50,13 @@ def merge_driver(
     """Git merge driver for *.cas: merge pointers, exit 1 on a real conflict."""
     from ..atomic import atomic_write_text
     from ..conflicts import conflict_text
-    from ..ops.merge import merge_pointers
 
     def read(p: str) -> str:
         return Path(p).read_bytes()[: 1 << 20].decode("utf-8", "replace")
 
     base_text, ours_text, theirs_text = read(base), read(ours), read(theirs)
     with open_repo() as repo:
-        res = merge_pointers(repo, base_text, ours_text, theirs_text, name)
+        res = repo.merge_pointers(base_text, ours_text, theirs_text, name)
     if res.ok and res.text is not None:
         atomic_write_text(Path(ours), res.text)
         if res.how == "tree merge":

@@ -22,10 +22,8 @@ def pull(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Fetch the data the pointers need, then check it out into the workspace."""
-    from ..ops.sync import pull as do_pull
-
     with open_repo() as repo:
-        res = do_pull(repo, remote, targets or None, jobs=jobs, force=force)
+        res = repo.pull(targets or None, remote=remote, jobs=jobs, force=force)
     f, c = res.fetch, res.checkout
     if json_out:
         print_json(res.to_dict())

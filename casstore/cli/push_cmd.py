@@ -39,7 +39,7 @@ def push(
         needed = plural(res.objects_needed, "object")
         missing = res.objects_needed - res.objects_present
         if missing:
-            packs = res.packs_uploaded + res.packs_repacked
+            packs = res.packs_uploaded + res.packs_built
             say(f"pushed {missing} of the {needed} the pointers need "
                 f"({res.objects_present} already there) in "
                 f"{plural(packs, 'pack')}, {human_bytes(res.bytes_uploaded)} to '{res.remote}'")

@@ -24,12 +24,8 @@ def add(
     force: bool = typer.Option(False, "--force", "-f", help="Replace a remote of that name."),
 ) -> None:
     """Add a remote (committed in .cas/config.yaml unless --local)."""
-    # Imported here: the remote stack (fsspec, s3fs) costs start-up time for
-    # every other command.
-    from ..remote import config as rc
-
     with open_repo() as repo:
-        spec = rc.add_remote(repo.config, name, url, default=default, local=local, force=force)
+        spec = repo.add_remote(name, url, default=default, local=local, force=force)
     say(f"added remote '{spec.name}' at {spec.shown()}" + (" (default)" if default else ""))
 
 
@@ -44,14 +40,12 @@ def modify(
     local: bool = typer.Option(False, "--local", help=LOCAL_HELP),
 ) -> None:
     """Set or unset one option of a remote."""
-    from ..remote import config as rc
-
     if (value is None) != unset:
         from ..errors import UsageError
 
         raise UsageError("give a VALUE, or --unset to remove the option")
     with open_repo() as repo:
-        rc.modify_remote(repo.config, name, option, None if unset else value, local=local)
+        repo.modify_remote(name, option, None if unset else value, local=local)
     where = "config.local.yaml" if local else "config.yaml"
     say(f"{'unset' if unset else 'set'} {name}.{option} in {where}")
 
@@ -59,21 +53,17 @@ def modify(
 @remote_app.command("remove")
 def remove(name: str = typer.Argument(..., metavar="NAME", help="The remote.")) -> None:
     """Forget a remote (its data stays where it is)."""
-    from ..remote import config as rc
-
     with open_repo() as repo:
-        rc.remove_remote(repo.config, name)
+        repo.remove_remote(name)
     say(f"removed remote '{name}'")
 
 
 @remote_app.command("list")
 def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List remotes with their URLs and options (secrets shown as ***)."""
-    from ..remote import config as rc
-
     with open_repo() as repo:
-        specs = rc.remotes(repo.config)
-        default = rc.default_name(repo.config)
+        specs = repo.remotes()
+        default = repo.default_remote()
     if json_out:
         print_json([{"name": s.name, "url": s.shown(), "default": s.name == default,
                      "options": s.public_options()} for s in specs.values()])
@@ -92,12 +82,10 @@ def default_(
     local: bool = typer.Option(False, "--local", help=LOCAL_HELP),
 ) -> None:
     """Show or set the default remote (core.remote)."""
-    from ..remote import config as rc
-
     with open_repo() as repo:
         if name is None and not unset:
-            cur = rc.default_name(repo.config)
+            cur = repo.default_remote()
             say(cur if cur else "no default remote")
             return
-        rc.set_default(repo.config, None if unset else name, local=local)
+        repo.set_default_remote(None if unset else name, local=local)
     say("default remote cleared" if unset else f"default remote: {name}")

@@ -37,9 +37,7 @@ def status(
     with open_repo() as repo:
         entries = repo.status(targets or None)
         if remote or remote_name:
-            from ..ops.sync import mark_remote_states
-
-            name = mark_remote_states(repo, entries, remote_name)
+            name = repo.mark_remote_states(entries, remote_name)
     differs = any(s in WORKSPACE_STATES or name is not None
                   for e in entries for s in e.states)
     if json_out:

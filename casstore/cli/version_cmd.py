@@ -18,10 +18,8 @@ def _alias(path: str, alias: str | None, unalias: str | None, to: str | None,
                          "commit the version first, then set the alias on its own")
     if unalias is not None and to is not None:
         raise UsageError("--to goes with --alias, not --unalias")
-    from ..ops.version import alias as set_alias
-
     with open_repo() as repo:
-        res = set_alias(repo, path, alias or unalias or "", to=to, remove=unalias is not None)
+        res = repo.alias(path, alias or unalias or "", to=to, remove=unalias is not None)
     if json_out:
         print_json(res.to_dict())
         return

@@ -25,13 +25,13 @@ from ..workspace import check_name, find_pointers
 
 if TYPE_CHECKING:
     from ..chunker import Chunker
-    from ..repo import Repo
+    from ..project import Project
 
 KnownStats = dict[str, tuple[tuple[int, int, int, int], bytes, int]]
 INLINE_ENTRIES = 32  # small folders list their files in the pointer so PR diffs show them
 
 
-def _check_target(repo: Repo, raw: str | os.PathLike[str]) -> Path:
+def _check_target(repo: Project, raw: str | os.PathLike[str]) -> Path:
     p = repo.user_path(raw)
     shown = repo.rel(p)
     if p.name.endswith(SUFFIX):
@@ -67,7 +67,7 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
-def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter,
+def _ingest(repo: Project, path: str | Path, st: os.stat_result, writer: PackWriter,
             chunker: Chunker,
             compression: CodecChooser, advance: object, known: KnownStats | None = None,
             key: str | None = None, want_sha: bool = False) -> tuple[StoredFile, str | None]:
@@ -107,7 +107,7 @@ def _ingest(repo: Repo, path: str | Path, st: os.stat_result, writer: PackWriter
     return res, sha.hexdigest() if sha else None
 
 
-def _previous(ptr_path: Path, repo: Repo) -> Pointer | None:
+def _previous(ptr_path: Path, repo: Project) -> Pointer | None:
     if not ptr_path.exists():
         return None
     from ..conflicts import conflict_message, find_conflict_markers
@@ -121,7 +121,7 @@ def _previous(ptr_path: Path, repo: Repo) -> Pointer | None:
         return None  # replaced below; the old content stays in Git history
 
 
-def _write_pointer(repo: Repo, ptr_path: Path, new: Pointer, old: Pointer | None) -> bool:
+def _write_pointer(repo: Project, ptr_path: Path, new: Pointer, old: Pointer | None) -> bool:
     if old is not None:
         new.extra = old.extra
         new.source = old.source
@@ -136,7 +136,7 @@ def _write_pointer(repo: Repo, ptr_path: Path, new: Pointer, old: Pointer | None
     return True
 
 
-def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None,
+def add(repo: Project, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | None = None,
         follow_symlinks: bool = False) -> AddResult:
     if not paths:
         raise PathError("nothing to add; name files or folders, e.g. 'cas add data/'")
@@ -183,7 +183,7 @@ def add(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, sha256: bool | N
     return result
 
 
-def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker,
+def _add_file(repo: Project, p: Path, writer: PackWriter, chunker: Chunker,
               compression: CodecChooser,
               want_sha: bool) -> Pointer:
     st = p.stat()
@@ -201,14 +201,14 @@ def _add_file(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker,
     return ptr
 
 
-def _followed_before(repo: Repo, ptr_path: Path) -> bool:
+def _followed_before(repo: Project, ptr_path: Path) -> bool:
     try:
         return ptr_path.is_file() and repo.load_pointer(ptr_path).follow_symlinks
     except CasError:
         return False  # a broken pointer is replaced; _previous reports conflicts
 
 
-def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker,
+def _add_dir(repo: Project, p: Path, writer: PackWriter, chunker: Chunker,
              compression: CodecChooser,
              want_sha: bool, follow_symlinks: bool = False) -> Pointer:
     """Store a folder as one tree per subfolder, depth-first (``digests.WorkTree``): only
@@ -254,7 +254,7 @@ def _add_dir(repo: Repo, p: Path, writer: PackWriter, chunker: Chunker,
     return ptr
 
 
-def _small_listing(repo: Repo, small: dict[bytes, bytes], digest: bytes
+def _small_listing(repo: Project, small: dict[bytes, bytes], digest: bytes
                    ) -> list[TreeEntry] | None:
     """A small folder's entries, from the trees just written or the cache."""
     cached = tree_loader(repo.cache)

@@ -34,7 +34,7 @@ from ..tree import Loader, Node, TreeEntry, find, subtree_nodes, walk
 from .targets import resolve_targets
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 
 def _umask() -> int:
@@ -55,7 +55,7 @@ class _Sha256Writer:
         return self.f.write(data)  # type: ignore[attr-defined,no-any-return]
 
 
-def write_file(repo: Repo, dest: Path, digest: bytes, size: int, *, executable: bool,
+def write_file(repo: Project, dest: Path, digest: bytes, size: int, *, executable: bool,
                sha256: str | None = None, advance: object = None, fresh: bool = False,
                key: str | None = None, private: bool = False) -> None:
     """Rebuild one file at ``dest`` atomically, verified against digest (and sha256).
@@ -105,11 +105,11 @@ def makedirs(path: Path) -> None:
         d.mkdir(exist_ok=True)
 
 
-def _safe_to_replace(repo: Repo, digest: bytes | None, force: bool) -> bool:
+def _safe_to_replace(repo: Project, digest: bytes | None, force: bool) -> bool:
     return force or digest is None or repo.cache.has(digest)
 
 
-def checkout(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None, *,
+def checkout(repo: Project, targets: Sequence[str | os.PathLike[str]] | None = None, *,
              force: bool = False) -> CheckoutResult:
     res = CheckoutResult()
     # Partial files of a killed checkout (possibly gigabytes) are removed at the next one.
@@ -145,7 +145,7 @@ def _missing_msg(shown: str) -> str:
             "download it")
 
 
-def _checkout_file(repo: Repo, ptr: Pointer, data: Path, force: bool,
+def _checkout_file(repo: Project, ptr: Pointer, data: Path, force: bool,
                    res: CheckoutResult) -> None:
     shown = repo.rel(data)
     if data.is_symlink() or data.is_dir():
@@ -198,7 +198,7 @@ class _HashSink:
         return len(data)
 
 
-def tree_sha256(repo: Repo, tree: Iterable[TreeEntry]) -> str:
+def tree_sha256(repo: Project, tree: Iterable[TreeEntry]) -> str:
     """A folder's SHA-256 as 'cas add --sha256' records it (over each file's SHA-256, in
     path order), computed from the cache's verified content."""
     h = hashlib.sha256()
@@ -211,7 +211,7 @@ def tree_sha256(repo: Repo, tree: Iterable[TreeEntry]) -> str:
     return h.hexdigest()
 
 
-def _recorded(repo: Repo, ptr: Pointer, shown: str) -> tuple[Loader, bytes]:
+def _recorded(repo: Project, ptr: Pointer, shown: str) -> tuple[Loader, bytes]:
     loc = repo.cache.locate(ptr.digest)
     if loc is None:
         raise ObjectMissingError(_missing_msg(shown))
@@ -223,7 +223,7 @@ def _recorded(repo: Repo, ptr: Pointer, shown: str) -> tuple[Loader, bytes]:
         raise CorruptObjectError(_naming(shown, str(exc))) from None
 
 
-def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
+def _checkout_dir(repo: Project, ptr: Pointer, data: Path, force: bool,
                   res: CheckoutResult, sub: str = "") -> None:
     """Make folder ``data`` (or its part ``sub``) match the pointer's tree, one folder at a
     time: folders whose digest already matches are skipped whole."""
@@ -272,7 +272,7 @@ def _checkout_dir(repo: Repo, ptr: Pointer, data: Path, force: bool,
         merge.run(sub, want, line)
 
 
-def _checkout_part_file(repo: Repo, data: Path, e: TreeEntry, force: bool,
+def _checkout_part_file(repo: Project, data: Path, e: TreeEntry, force: bool,
                         res: CheckoutResult) -> None:
     """``cas checkout data/f.bin``: one file of a tracked folder."""
     dest = data / e.path
@@ -308,7 +308,7 @@ class _FolderMerge:
     or removes what differs; a workspace file is replaced or removed only when its content
     is in the cache (or with --force)."""
 
-    def __init__(self, repo: Repo, ptr: Pointer, data: Path, force: bool,
+    def __init__(self, repo: Project, ptr: Pointer, data: Path, force: bool,
                  res: CheckoutResult, load: Loader, current: dict[str, bytes],
                  linked: _LinkGuard) -> None:
         self.repo = repo
@@ -479,7 +479,7 @@ class _LinkGuard:
     reported, or with --force replaced by a real folder (the link alone is removed, never
     what it points to)."""
 
-    def __init__(self, repo: Repo, data: Path, force: bool, res: CheckoutResult) -> None:
+    def __init__(self, repo: Project, data: Path, force: bool, res: CheckoutResult) -> None:
         self.repo = repo
         self.data = data
         self.force = force

@@ -3,96 +3,30 @@ the working tree), as a reviewer wants to see it on a pull request."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import PointerError
 from ..gitutil import pointer_blobs, resolve_rev
 from ..pointer import SUFFIX, Pointer
-from ..review.compare import MetaComparison, compare_meta
-from ..review.compare import to_dict as meta_to_dict
+from ..review.compare import compare_meta
 from ..review.content import (
-    FileChanges,
     RowOptions,
     chunk_sharing,
     file_changes,
     format_details,
 )
 from ..review.history import cat_files, has_commits, parse_blob
-from ..review.rules import Regression, ReviewRules, check
+from ..review.results import DiffEntry, DiffResult
+from ..review.rules import ReviewRules, check
 from ..review.settings import TableKeys, higher_is_better_hints, review_rules
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 WORKTREE = "workspace"
 
 
-@dataclass
-class DiffEntry:
-    """One artifact that was added, removed, modified or renamed."""
-
-    path: str  # the data, repo-relative (the new name for renames)
-    pointer: str
-    status: str  # added, removed, modified, renamed
-    kind: str
-    old_path: str | None = None
-    old_size: int | None = None
-    new_size: int | None = None
-    old_digest: str | None = None
-    new_digest: str | None = None
-    new_bytes: int | None = None  # bytes of chunks the old version lacked (cache permitting)
-    files: FileChanges | None = None
-    old_version: str | None = None
-    new_version: str | None = None
-    meta: MetaComparison | None = None
-    tensors: Any = None
-    table: Any = None
-    tables: dict[str, Any] = field(default_factory=dict)
-    tensor_files: dict[str, Any] = field(default_factory=dict)  # per model in a folder
-    regressions: list[Regression] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        from ..review import tables, tensors
-
-        d = {k: v for k, v in asdict(self).items()
-             if k not in ("files", "meta", "tensors", "table", "tables", "tensor_files",
-                          "regressions")}
-        d["files"] = self.files.to_dict() if self.files else None
-        d["meta"] = meta_to_dict(self.meta) if self.meta else None
-        d["tensors"] = tensors.to_dict(self.tensors) if self.tensors else None
-        d["table"] = tables.to_dict(self.table) if self.table else None
-        d["tables"] = {k: tables.to_dict(v) for k, v in self.tables.items()}
-        d["tensor_files"] = {k: tensors.to_dict(v)
-                             for k, v in self.tensor_files.items()}
-        d["regressions"] = [r.to_dict() for r in self.regressions]
-        return d
-
-
-@dataclass
-class DiffResult:
-    old: str  # revision names as given (or "workspace")
-    new: str
-    old_commit: str | None
-    new_commit: str | None
-    entries: list[DiffEntry] = field(default_factory=list)
-    unchanged: int = 0
-    notes: list[str] = field(default_factory=list)
-    rules: bool = False  # whether review rules are configured at all
-
-    @property
-    def regressions(self) -> list[Regression]:
-        """Every review rule broken, artifact by artifact."""
-        return [r for e in self.entries for r in e.regressions]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"old": self.old, "new": self.new, "old_commit": self.old_commit,
-                "new_commit": self.new_commit, "entries": [e.to_dict() for e in self.entries],
-                "unchanged": self.unchanged, "notes": list(self.notes),
-                "regressions": [r.to_dict() for r in self.regressions]}
-
-
-def pointers_at(repo: Repo, commit: str, notes: list[str]) -> dict[str, Pointer]:
+def pointers_at(repo: Project, commit: str, notes: list[str]) -> dict[str, Pointer]:
     """Every pointer of a commit, by repo-relative pointer path; unreadable ones become notes
     (a broken pointer in an old commit must not hide every other change)."""
     paths = sorted(pointer_blobs(repo.root, commit))
@@ -109,7 +43,7 @@ def pointers_at(repo: Repo, commit: str, notes: list[str]) -> dict[str, Pointer]
     return out
 
 
-def pointers_in_worktree(repo: Repo) -> dict[str, Pointer]:
+def pointers_in_worktree(repo: Project) -> dict[str, Pointer]:
     """Every pointer of the working tree; a conflicted or malformed one stops the diff with
     its one-line message, as it does every command."""
     return {repo.rel(p): repo.load_pointer(p) for p in repo.pointer_files()}
@@ -120,7 +54,7 @@ def _version(p: Pointer | None) -> str | None:
     return None if v is None else str(v)
 
 
-def diff(repo: Repo, rev_a: str | None = None, rev_b: str | None = None, *,
+def diff(repo: Project, rev_a: str | None = None, rev_b: str | None = None, *,
          key: str | None = None) -> DiffResult:
     """Artifacts that differ from ``rev_a`` (default HEAD) to ``rev_b`` (default the working
     tree), sorted by path, with the review rules each one breaks. ``key`` ("id" or "a,b")
@@ -167,7 +101,7 @@ def diff(repo: Repo, rev_a: str | None = None, rev_b: str | None = None, *,
     return result
 
 
-def _entry(repo: Repo, rel: str, a: Pointer | None, b: Pointer | None, renamed_from: str | None,
+def _entry(repo: Project, rel: str, a: Pointer | None, b: Pointer | None, renamed_from: str | None,
            notes: list[str], rules: ReviewRules, rows: RowOptions) -> DiffEntry:
     ref = b if b is not None else a
     assert ref is not None

@@ -15,25 +15,22 @@ deletes what is still dead.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from .. import clones
 from ..errors import CasError, ConfigError
-from ..gitutil import WORKTREE_ONLY, RevSelection
+from ..gitutil import NO_REVISIONS, RevSelection
+from ..project import Project
 from ..reachability import Root
 from ..results import GcResult
 from ..store import roots as root_markers
 from ..store.collector import DAY, Policy, collect
 from .sync import gather_roots, open_remote_store
 
-if TYPE_CHECKING:
-    from ..repo import Repo
-
 DEFAULT_GRACE_HOURS = 24.0
 DEFAULT_KEEP_PUSHED_DAYS = 30.0
 
 
-def _number(repo: Repo, key: str, given: float | None, default: float) -> float:
+def _number(repo: Project, key: str, given: float | None, default: float) -> float:
     value = given if given is not None else repo.config.get(key, default)
     try:
         value = float(value)
@@ -45,7 +42,7 @@ def _number(repo: Repo, key: str, given: float | None, default: float) -> float:
     return value
 
 
-def gc(repo: Repo, *, dry_run: bool = False, select: RevSelection = WORKTREE_ONLY,
+def gc(repo: Project, *, dry_run: bool = False, select: RevSelection = NO_REVISIONS,
        remote: str | None = None, grace_hours: float | None = None,
        keep_pushed_days: float | None = None, jobs: int | None = None) -> GcResult:
     """Collect the cache (default) or a remote; the pointers of the Git revisions
@@ -61,7 +58,7 @@ def gc(repo: Repo, *, dry_run: bool = False, select: RevSelection = WORKTREE_ONL
     return _gc_cache(repo, dry_run, select)
 
 
-def _gc_cache(repo: Repo, dry_run: bool, select: RevSelection) -> GcResult:
+def _gc_cache(repo: Project, dry_run: bool, select: RevSelection) -> GcResult:
     store = repo.cache
     seen = CacheUsers()
     with store.lock(shared=False):
@@ -87,12 +84,10 @@ class CacheUsers:
         self.considered: list[str] = []
         self.gone: list[clones.Registration] = []
 
-    def roots(self, repo: Repo, select: RevSelection) -> list[Root]:
+    def roots(self, repo: Project, select: RevSelection) -> list[Root]:
         """This clone's roots, plus those of every registered clone still using the cache
         (the same revisions selected in each); registrations of clones that are gone, or
         use another cache now, are set aside in ``gone``."""
-        from ..repo import Repo as Clone
-
         store_root = repo.cache_root
         roots = gather_roots(repo, None, select)
         self.considered.append(str(repo.root))
@@ -100,7 +95,7 @@ class CacheUsers:
             if reg.root == repo.root:
                 continue
             try:
-                other = Clone(reg.root)
+                other = Project(reg.root)
             except CasError:
                 self.gone.append(reg)  # the clone (or its .cas folder) no longer exists
                 continue

@@ -10,8 +10,8 @@ from ..pointer import Pointer, data_path_for
 from ..results import LsEntry
 
 if TYPE_CHECKING:
+    from ..project import Project
     from ..remote.store import RemoteStore
-    from ..repo import Repo
     from ..store.index import Location
     from ..store.local import LocalStore
 
@@ -35,7 +35,7 @@ def _entry(ptr: Pointer, data: str, ptr_path: str) -> LsEntry:
                    version=None if version is None else str(version))
 
 
-def pointers(repo: Repo, rev: str | None = None) -> list[tuple[str, str, Pointer]]:
+def pointers(repo: Project, rev: str | None = None) -> list[tuple[str, str, Pointer]]:
     """(data path, pointer path, pointer) of the workspace, or of Git revision ``rev``."""
     if rev is None:
         out = []
@@ -43,22 +43,24 @@ def pointers(repo: Repo, rev: str | None = None) -> list[tuple[str, str, Pointer
             ptr = repo.load_pointer(ptr_path)
             out.append((repo.rel(data_path_for(ptr_path, ptr)), repo.rel(ptr_path), ptr))
         return out
+    # Imported here (and the remote stack below, in ls): plain 'cas ls' reads only the
+    # working tree's pointers and should not pay for Git views or fsspec at start-up.
     from ..view import TrackedView
 
     view = TrackedView(repo, rev)  # CasError naming the revision if Git does not know it
     return sorted((data, ptr_path, ptr) for data, (ptr_path, ptr) in view.pointers().items())
 
 
-def ls(repo: Repo, rev: str | None = None, remote: str | None = None) -> list[LsEntry]:
+def ls(repo: Project, rev: str | None = None, remote: str | None = None) -> list[LsEntry]:
     """Tracked artifacts (at ``rev``); with ``remote`` ('' = the default remote), each
     says whether that remote holds all, part or none of the objects that rebuild it."""
     found = pointers(repo, rev)
     if remote is None:
         return [_entry(ptr, data, p) for data, p, ptr in found]
-    from ..ops.sync import open_remote_store
     from ..reachability import root_of
     from ..store import records
     from ..store.graph import expand
+    from .sync import open_remote_store
 
     rs = open_remote_store(repo, remote or None)
     # Objects only in condemned packs are deleted by the next gc: not really held.

@@ -20,9 +20,10 @@ from ..errors import CasError, CorruptObjectError, PointerError
 from ..pointer import Pointer, parse_pointer_text
 from ..store.objects import ObjectType
 from ..tree import TreeEntry, build_tree, decode_tree, encode_tree, walk
+from .checkout import checkout
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
     from ..sources import ObjectSource
 
 _MISSING = object()
@@ -133,7 +134,7 @@ def _parse(text: str | None, name: str) -> Pointer | None:
     return parse_pointer_text(text, name)
 
 
-def merge_pointers(repo: Repo, base_text: str | None, ours_text: str, theirs_text: str,
+def merge_pointers(repo: Project, base_text: str | None, ours_text: str, theirs_text: str,
                    shown: str) -> MergeResult:
     """Merge three versions of pointer ``shown`` (base may be None: added on both sides)."""
     res = MergeResult(pointer=shown, ok=False)
@@ -195,7 +196,7 @@ def merge_pointers(repo: Repo, base_text: str | None, ours_text: str, theirs_tex
     return res
 
 
-def _merge_dirs(repo: Repo, base: Pointer | None, ours: Pointer, theirs: Pointer, shown: str,
+def _merge_dirs(repo: Project, base: Pointer | None, ours: Pointer, theirs: Pointer, shown: str,
                 res: MergeResult) -> Pointer | None:
     from ..reachability import Root
     from ..sources import source_for
@@ -240,7 +241,7 @@ def _merge_dirs(repo: Repo, base: Pointer | None, ours: Pointer, theirs: Pointer
     return merged
 
 
-def conflicted_pointers(repo: Repo) -> list[str]:
+def conflicted_pointers(repo: Project) -> list[str]:
     """Root-relative pointer files Git lists as unmerged."""
     from ..gitutil import git
 
@@ -249,7 +250,7 @@ def conflicted_pointers(repo: Repo) -> list[str]:
                   if p.endswith(".cas"))
 
 
-def merge_conflicted(repo: Repo, pointers: list[str] | None = None) -> list[MergeResult]:
+def merge_conflicted(repo: Project, pointers: list[str] | None = None) -> list[MergeResult]:
     """Resolve pointer files left conflicted by a Git merge, from Git's three index stages;
     merged pointers are written (and their data checked out)."""
     from ..atomic import atomic_write_text
@@ -276,6 +277,6 @@ def merge_conflicted(repo: Repo, pointers: list[str] | None = None) -> list[Merg
         res = merge_pointers(repo, stage(1), ours, theirs, rel)
         if res.ok and res.text is not None:
             atomic_write_text(repo.root / rel, res.text)
-            res.notes.extend(repo.checkout([str(repo.root / rel)]).failed)
+            res.notes.extend(checkout(repo, [str(repo.root / rel)]).failed)
         results.append(res)
     return results

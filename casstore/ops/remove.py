@@ -20,9 +20,10 @@ from ..errors import PathError
 from ..lock import store_lock
 from ..pointer import data_path_for
 from ..results import _Jsonable
+from .status import status
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 
 @dataclass
@@ -38,7 +39,7 @@ class RemoveResult(_Jsonable):
     items: list[RemovedItem] = field(default_factory=list)
 
 
-def remove(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, purge: bool = False,
+def remove(repo: Project, paths: Sequence[str | os.PathLike[str]], *, purge: bool = False,
            force: bool = False) -> RemoveResult:
     if not paths:
         raise PathError("nothing to remove; name tracked files or folders, e.g. "
@@ -72,10 +73,8 @@ def remove(repo: Repo, paths: Sequence[str | os.PathLike[str]], *, purge: bool =
     return result
 
 
-def _check_recoverable(repo: Repo, ptr_path: Path, data: Path) -> None:
+def _check_recoverable(repo: Project, ptr_path: Path, data: Path) -> None:
     """Refuse to purge data whose current content exists nowhere else."""
-    from .status import status
-
     if not (data.exists() or data.is_symlink()):
         return
     entry = status(repo, [ptr_path])[0]

@@ -15,10 +15,10 @@ from ..tree import Loader
 from .targets import Target, find_part, resolve_targets
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 
-def status(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
+def status(repo: Project, targets: Sequence[str | os.PathLike[str]] | None = None
            ) -> list[StatusEntry]:
     out: list[StatusEntry] = []
     try:
@@ -46,7 +46,7 @@ def status(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None = None
     return out
 
 
-def _part_status(repo: Repo, t: Target, ptr: Pointer, data: Path) -> StatusEntry:
+def _part_status(repo: Project, t: Target, ptr: Pointer, data: Path) -> StatusEntry:
     """``cas status data/sub``: only that part of the folder is looked at."""
     top = repo.rel(data)
     path = data / t.sub
@@ -83,7 +83,7 @@ def _part_status(repo: Repo, t: Target, ptr: Pointer, data: Path) -> StatusEntry
     return entry
 
 
-def _dir_status(repo: Repo, data: os.PathLike[str], digest: bytes, entry: StatusEntry,
+def _dir_status(repo: Project, data: os.PathLike[str], digest: bytes, entry: StatusEntry,
                 follow_symlinks: bool = False) -> None:
     path = Path(data)
     if not path.is_dir() or path.is_symlink():
@@ -109,7 +109,7 @@ def _dir_status(repo: Repo, data: os.PathLike[str], digest: bytes, entry: Status
     _compare(repo, path, entry, follow_symlinks, load, top)
 
 
-def _compare(repo: Repo, path: Path, entry: StatusEntry, follow_symlinks: bool,
+def _compare(repo: Project, path: Path, entry: StatusEntry, follow_symlinks: bool,
              load: Loader, want: bytes) -> None:
     if not path.is_dir() or path.is_symlink():
         entry.states.append("modified")

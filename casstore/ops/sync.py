@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..gitutil import WORKTREE_ONLY, RevSelection, head_info
+from ..gitutil import NO_REVISIONS, RevSelection, head_info
 from ..reachability import Root, expand, history_roots, root_of, workspace_roots
 from ..remote.config import resolve
 from ..remote.results import FetchResult, PullResult, PushResult
@@ -19,19 +19,19 @@ from ..remote.transfer import fetch_objects, push_objects
 from ..results import StatusEntry
 from ..store import records
 from ..store.index import ids_array
+from ..store.limits import Limits
+from .checkout import checkout
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 NOT_PUSHED = "not pushed"
 NOT_ON_REMOTE = "not on remote"
 CONDEMNED_ON_REMOTE = "on remote only in condemned packs"
 
 
-def open_remote_store(repo: Repo, remote: str | None, jobs: int | None = None) -> RemoteStore:
+def open_remote_store(repo: Project, remote: str | None, jobs: int | None = None) -> RemoteStore:
     """The named (or default) remote of ``repo``, ready to use."""
-    from ..store.limits import Limits
-
     spec = resolve(repo.config, remote)
     # Objects the remote serves are bounded by this repository's chunking (docs/security.md).
     return RemoteStore.open(spec, base=repo.root, cache_root=repo.cache.root, jobs=jobs,
@@ -39,8 +39,8 @@ def open_remote_store(repo: Repo, remote: str | None, jobs: int | None = None) -
                             limits=Limits.from_chunking(repo.config.get("chunking")))
 
 
-def gather_roots(repo: Repo, targets: Sequence[str] | None = None,
-                 select: RevSelection = WORKTREE_ONLY) -> list[Root]:
+def gather_roots(repo: Project, targets: Sequence[str] | None = None,
+                 select: RevSelection = NO_REVISIONS) -> list[Root]:
     """Pointers named by ``targets`` (all in the workspace by default), plus those of the
     Git revisions ``select`` names."""
     roots = workspace_roots(repo, targets)
@@ -49,8 +49,8 @@ def gather_roots(repo: Repo, targets: Sequence[str] | None = None,
     return roots
 
 
-def push(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
-         jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> PushResult:
+def push(repo: Project, remote: str | None = None, targets: Sequence[str] | None = None, *,
+         jobs: int | None = None, select: RevSelection = NO_REVISIONS) -> PushResult:
     """Upload what the pointers need (those of ``targets``, or all, plus those of the
     revisions ``select`` names) and the remote lacks, and a root record naming them."""
     roots = gather_roots(repo, targets, select)
@@ -59,24 +59,24 @@ def push(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = 
     return push_objects(repo.cache, rs, roots, commit=commit, branch=branch)
 
 
-def fetch(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
-          jobs: int | None = None, select: RevSelection = WORKTREE_ONLY) -> FetchResult:
+def fetch(repo: Project, remote: str | None = None, targets: Sequence[str] | None = None, *,
+          jobs: int | None = None, select: RevSelection = NO_REVISIONS) -> FetchResult:
     """Download into the cache every object the pointers need (as for ``push``) that it
     lacks."""
     roots = gather_roots(repo, targets, select)
     return fetch_objects(repo.cache, open_remote_store(repo, remote, jobs), roots)
 
 
-def pull(repo: Repo, remote: str | None = None, targets: Sequence[str] | None = None, *,
+def pull(repo: Project, remote: str | None = None, targets: Sequence[str] | None = None, *,
          jobs: int | None = None, force: bool = False) -> PullResult:
     """Fetch, then check out the pointers."""
     fres = fetch(repo, remote, targets, jobs=jobs)
     repo.cache.invalidate()
-    cres = repo.checkout(list(targets) if targets else None, force=force)
+    cres = checkout(repo, list(targets) if targets else None, force=force)
     return PullResult(fres, cres)
 
 
-def mark_remote_states(repo: Repo, entries: list[StatusEntry], remote: str | None = None,
+def mark_remote_states(repo: Project, entries: list[StatusEntry], remote: str | None = None,
                        *, jobs: int | None = None) -> str:
     """Add 'not pushed' (the cache holds data the remote lacks), 'not on remote' (neither
     holds it) and 'on remote only in condemned packs' (a gc will delete it unless pushed

@@ -14,7 +14,7 @@ from ..pointer import Pointer, pointer_path_for
 from ..tree import Found, Loader, find
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Target:
     sub: str = ""
 
 
-def resolve_targets(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None
+def resolve_targets(repo: Project, targets: Sequence[str | os.PathLike[str]] | None
                     ) -> list[Target]:
     """The pointers ``targets`` name (data paths, pointer paths, folders holding pointers;
     all by default), and paths inside tracked folders (``data/sub/dir``, ``data/f.bin``)
@@ -50,7 +50,7 @@ def resolve_targets(repo: Repo, targets: Sequence[str | os.PathLike[str]] | None
                   key=lambda t: (str(t.pointer), t.sub))
 
 
-def find_part(repo: Repo, ptr: Pointer, sub: str, shown: str) -> tuple[Loader, Found]:
+def find_part(repo: Project, ptr: Pointer, sub: str, shown: str) -> tuple[Loader, Found]:
     """The file or folder ``sub`` of tracked folder ``shown`` (its pointer ``ptr``), from
     the trees in the cache."""
     if ptr.kind != "dir":

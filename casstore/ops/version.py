@@ -39,7 +39,7 @@ from ..review.refs import aliases_of, pointer_rel_for
 from ..review.schemes import InvalidVersionError, Scheme, get_scheme
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 DEFAULT_SCHEME = "semantic"
 
@@ -87,7 +87,7 @@ class LogEntry:
 
 # -- scheme ---------------------------------------------------------------------------
 
-def scheme_for(repo: Repo, data_rel: str, working: Pointer | None,
+def scheme_for(repo: Project, data_rel: str, working: Pointer | None,
                history: Sequence[PointerState], override: str | None) -> Scheme:
     """The scheme of one artifact: ``--scheme``, else the one recorded in its meta, else
     ``versioning.artifacts.<path>.scheme``, else ``versioning.scheme``, else semantic."""
@@ -113,7 +113,7 @@ def scheme_for(repo: Repo, data_rel: str, working: Pointer | None,
 
 # -- working pointer ------------------------------------------------------------------
 
-def _data_digest(repo: Repo, ptr_path: Path, ptr: Pointer) -> bytes | None:
+def _data_digest(repo: Project, ptr_path: Path, ptr: Pointer) -> bytes | None:
     """Digest of the data in the working tree now (None when it is absent)."""
     from ..digests import DirNow, current_file_digest
 
@@ -129,7 +129,7 @@ def _data_digest(repo: Repo, ptr_path: Path, ptr: Pointer) -> bytes | None:
         repo.stat_cache.flush()
 
 
-def _resolve_conflict(repo: Repo, rel: str, text: str) -> tuple[Pointer, list[Pointer]]:
+def _resolve_conflict(repo: Project, rel: str, text: str) -> tuple[Pointer, list[Pointer]]:
     """The side of a conflicted pointer that matches the data in the working tree."""
     sides = []
     for label, side in zip(("ours", "theirs"), split_conflict(text), strict=True):
@@ -148,7 +148,7 @@ def _resolve_conflict(repo: Repo, rel: str, text: str) -> tuple[Pointer, list[Po
                        f"git checkout --ours/--theirs {rel}), then run cas version again")
 
 
-def _load_working(repo: Repo, rel: str, explicit_new: bool
+def _load_working(repo: Project, rel: str, explicit_new: bool
                   ) -> tuple[Pointer, list[Pointer], bool]:
     """(working pointer, pointers whose versions count as taken, resolved a conflict)."""
     ptr_path = repo.root / rel
@@ -182,7 +182,7 @@ def _intro_commit(history: Sequence[PointerState], digest: bytes) -> str | None:
     return intro
 
 
-def _env(repo: Repo, env: str) -> dict[str, str]:
+def _env(repo: Project, env: str) -> dict[str, str]:
     packages = repo.config.get("versioning.env_packages")
     if packages is not None and not (isinstance(packages, list)
                                      and all(isinstance(p, str) for p in packages)):
@@ -193,7 +193,7 @@ def _env(repo: Repo, env: str) -> dict[str, str]:
     return capture_env(wanted, requirements=env)
 
 
-def _lineage(repo: Repo, data: Sequence[str]) -> dict[str, str]:
+def _lineage(repo: Project, data: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for d in data:
         rel = pointer_rel_for(repo, d)
@@ -212,7 +212,7 @@ def _uncommitted(root: Path, rel: str) -> bool:
     return not tracked or bool(git(root, "status", "--porcelain", "--", rel).strip())
 
 
-def tag_version(repo: Repo, rel: str, ptr: Pointer, scheme: Scheme) -> VersionResult:
+def tag_version(repo: Project, rel: str, ptr: Pointer, scheme: Scheme) -> VersionResult:
     """Tag the commit that last changed the (committed, unmodified) pointer as PATH@VERSION."""
     data_rel = rel[:-len(SUFFIX)]
     version = (ptr.meta or {}).get("version")
@@ -237,7 +237,7 @@ def tag_version(repo: Repo, rel: str, ptr: Pointer, scheme: Scheme) -> VersionRe
                          tag=name)
 
 
-def version(repo: Repo, path: str, *, bump: str | None = None, set_version: str | None = None,
+def version(repo: Project, path: str, *, bump: str | None = None, set_version: str | None = None,
             params_files: Sequence[str] = (), params: Sequence[str] = (),
             metrics_files: Sequence[str] = (), metrics: Sequence[str] = (),
             data: Sequence[str] = (), env: str | None = None, message: str | None = None,
@@ -328,7 +328,7 @@ def _githash_version(sch: Scheme, history: Sequence[PointerState], working: Poin
     return sch.next_version([v for v in taken if v != short], commit=intro)
 
 
-def _build_meta(repo: Repo, base: dict[str, Any], params_files: Sequence[str],
+def _build_meta(repo: Project, base: dict[str, Any], params_files: Sequence[str],
                 params: Sequence[str], metrics_files: Sequence[str], metrics: Sequence[str],
                 data: Sequence[str], env: str | None, message: str | None) -> dict[str, Any]:
     meta = dict(base)
@@ -351,7 +351,7 @@ def _build_meta(repo: Repo, base: dict[str, Any], params_files: Sequence[str],
 
 # -- cas log --------------------------------------------------------------------------
 
-def log(repo: Repo, path: str, *, rev: str = "HEAD") -> list[LogEntry]:
+def log(repo: Project, path: str, *, rev: str = "HEAD") -> list[LogEntry]:
     """Versions of ``path``, newest first: one row per distinct (version, content), dated by
     the commit that first recorded it; content that never got a version is listed with
     version None; a version recorded but not committed yet comes first with commit None."""
@@ -391,7 +391,7 @@ def log(repo: Repo, path: str, *, rev: str = "HEAD") -> list[LogEntry]:
     return out
 
 
-def _attach_aliases(repo: Repo, rel: str, entries: list[LogEntry]) -> None:
+def _attach_aliases(repo: Project, rel: str, entries: list[LogEntry]) -> None:
     """Name each alias (``PATH@production``) on the entry whose content and version its
     commit recorded; version tags (``PATH@1.2.0``) are not aliases and are left out."""
     tags = aliases_of(repo.root, rel[:-len(SUFFIX)])
@@ -417,7 +417,7 @@ def _attach_aliases(repo: Repo, rel: str, entries: list[LogEntry]) -> None:
 
 # -- aliases --------------------------------------------------------------------------
 
-def alias(repo: Repo, path: str, name: str, *, to: str | None = None,
+def alias(repo: Project, path: str, name: str, *, to: str | None = None,
           remove: bool = False) -> VersionResult:
     """Point the alias ``name`` (a Git tag ``PATH@NAME``, moved with force) at a version:
     ``to`` (a version, alias or Git revision of the artifact), else the committed version

@@ -14,7 +14,7 @@ class PushResult(_Jsonable):
     objects_present: int = 0  # of those, already on the remote
     objects_sent: int = 0
     packs_uploaded: int = 0  # local packs sent whole
-    packs_repacked: int = 0  # new packs built from objects of partly-present local packs
+    packs_built: int = 0  # new packs built from objects of partly-present local packs
     bytes_uploaded: int = 0
     resent_after_gc: int = 0  # objects sent again because a collector condemned their pack
     root_record: str | None = None  # name of the root record this push wrote

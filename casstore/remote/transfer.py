@@ -147,7 +147,7 @@ def _upload(cache: LocalStore, rs: RemoteStore, rindex: Index, send: np.ndarray,
         uploads = [_whole_upload(cache, lindex, p) for p in whole]
         res.packs_uploaded += len(uploads)
         repacked = _repack(cache, lindex, loose, stage, rs.reporter)
-        res.packs_repacked += len(repacked)
+        res.packs_built += len(repacked)
         uploads += repacked
         uploads = [_fresh_name(u, condemned, stage) for u in uploads]
         _send(rs, uploads, res)

@@ -13,10 +13,10 @@ from ..pointer import SUFFIX, read_pointer
 from .history import PointerState, cat_files, has_commits, parse_blob, pointer_history
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 
-def pointer_rel_for(repo: Repo, typed: str) -> str:
+def pointer_rel_for(repo: Project, typed: str) -> str:
     """Repo-relative pointer path for a data or pointer path typed by the user."""
     if not typed:
         raise UsageError("empty path; name a tracked file, e.g. model.safetensors")
@@ -40,7 +40,7 @@ def _is_ancestor(root: Path, older: str, newer: str) -> bool:
     return git_ok(root, "merge-base", "--is-ancestor", older, newer)
 
 
-def resolve(repo: Repo, spec: str) -> PointerState:
+def resolve(repo: Project, spec: str) -> PointerState:
     """The pointer state ``spec`` names.
 
     ``PATH`` is the working tree's pointer; ``PATH@X`` is the newest state in the pointer's

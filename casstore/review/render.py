@@ -13,9 +13,8 @@ from . import compare as metacmp
 from . import tables, tensors
 
 if TYPE_CHECKING:
-    from ..ops.compare import CompareResult
-    from ..ops.diff import DiffEntry, DiffResult
     from .content import ChunkSharing, FileChanges
+    from .results import CompareResult, DiffEntry, DiffResult
     from .rules import Regression
 
 #: Hidden marker that lets a CI job find and update its own earlier comment.

@@ -9,15 +9,15 @@ from ..errors import ConfigError
 from .rules import ReviewRules, RuleError, parse_rules
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 
-def higher_is_better_hints(repo: Repo) -> dict[str, bool] | None:
+def higher_is_better_hints(repo: Project) -> dict[str, bool] | None:
     hints = repo.config.get("versioning.higher_is_better")
     return hints if isinstance(hints, dict) else None
 
 
-def review_rules(repo: Repo) -> ReviewRules:
+def review_rules(repo: Project) -> ReviewRules:
     """``review.metrics``, parsed; a malformed rule is a one-line ConfigError (a gate that
     silently ignores a typo would pass every pull request)."""
     try:
@@ -43,7 +43,7 @@ class TableKeys:
     """Which columns identify a row of each table: ``--key`` for every table of the report,
     else ``review.tables.<path>.key`` by the table's path from the repository root."""
 
-    def __init__(self, repo: Repo, cli_key: str | None = None) -> None:
+    def __init__(self, repo: Project, cli_key: str | None = None) -> None:
         self.cli = parse_key(cli_key, "--key") if cli_key is not None else None
         tables = repo.config.get("review.tables") or {}
         if not isinstance(tables, dict):

@@ -15,7 +15,7 @@ from ..pointer import Pointer, parse_pointer_text
 from ..units import human_bytes
 
 if TYPE_CHECKING:
-    from ..repo import Repo
+    from ..project import Project
 
 MAX_FILES = 2000  # a diff of a huge folder lists this many files, then a count
 
@@ -28,7 +28,7 @@ def _flat(prefix: str, v: Any, out: list[str]) -> None:
         out.append(f"  {prefix}: {v}")
 
 
-def _files(ptr: Pointer, repo: Repo | None) -> list[str] | None:
+def _files(ptr: Pointer, repo: Project | None) -> list[str] | None:
     if ptr.entries is not None:
         rows = []
         for e in ptr.entries:
@@ -63,7 +63,7 @@ def _files(ptr: Pointer, repo: Repo | None) -> list[str] | None:
     return rows
 
 
-def summarize(text: str, name: str = "pointer", repo: Repo | None = None) -> str:
+def summarize(text: str, name: str = "pointer", repo: Project | None = None) -> str:
     """The readable form of pointer ``text`` (or ``text`` itself if it is not a pointer)."""
     try:
         ptr = parse_pointer_text(text, name)

@@ -71,7 +71,7 @@ class Policy:
 
 
 class Snapshot:
-    """An ObjectSource over the index the collector listed, reading through ``cache`` (the
+    """An ObjectReader over the index the collector listed, reading through ``cache`` (the
     local cache, when collecting a remote) for objects it holds: same ids, same bytes."""
 
     def __init__(self, store: Store, index: Index, cache: Store | None = None) -> None:

@@ -20,7 +20,10 @@ from .objects import ObjectType
 from .trees import tree_loader
 
 
-class ObjectSource(Protocol):
+class ObjectReader(Protocol):
+    """Where objects are located and read: a store, or the cache with a backend
+    (``casstore.sources.ObjectSource``)."""
+
     def locate(self, oid: bytes) -> Location | None: ...
     def read(self, oid: bytes, *, verify: bool = True) -> tuple[int, bytes]: ...
 
@@ -39,7 +42,7 @@ class Root:
                 "name": self.name}
 
 
-def expand(source: ObjectSource, roots: Iterable[Root], *,
+def expand(source: ObjectReader, roots: Iterable[Root], *,
            missing: set[bytes] | None = None) -> IdSet:
     """All object ids needed to rebuild ``roots`` that ``source`` can resolve, each once.
 
@@ -104,7 +107,7 @@ def expand(source: ObjectSource, roots: Iterable[Root], *,
 BATCH = 1 << 16  # ids looked up at once: bounds the temporaries of one lookup
 
 
-def _present(source: ObjectSource, ids: IdSet, lacks: Callable[[bytes], None]
+def _present(source: ObjectReader, ids: IdSet, lacks: Callable[[bytes], None]
              ) -> tuple[IdSet, list[bytes]]:
     """(the ``ids`` the source holds, those of them that are recipes); ``lacks`` gets the
     others."""
@@ -116,7 +119,7 @@ def _present(source: ObjectSource, ids: IdSet, lacks: Callable[[bytes], None]
         part = arr[a:a + BATCH]
         if types_of is not None:
             types = types_of(part)
-        else:  # an ObjectSource without a vectorised lookup: one locate per id
+        else:  # an ObjectReader without a vectorised lookup: one locate per id
             types = np.array([_type(source.locate(x.tobytes())) for x in part], np.int16)
         keep[a:a + BATCH] = types >= 0
         for x in part[types < 0]:

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,7 +28,7 @@ from ..lock import store_lock
 from ..reporting import SILENT, Reporter
 from .backend import DirBackend, Entry
 from .index import IdSet, Index, Location
-from .objects import Codec, ObjectType, compress, decompress
+from .objects import Codec, ObjectType, compress
 from .packfile import ENTRY_DTYPE, MAGIC, encode_trailer, pack_name
 from .store import INDEX, Store
 
@@ -496,12 +496,3 @@ def _discard(f: BinaryIO | None, tmp: Path | None) -> None:
 
 class _Aborted(Exception):
     pass
-
-
-def iter_pack_objects(store: Store, name: str) -> Iterator[tuple[bytes, int, bytes]]:
-    """(id, type, decoded bytes) for every object of one pack, from its trailer."""
-    for e in store.read_trailer(name):
-        start = int(e["offset"])
-        raw = store.read_range(name, start, start + int(e["length"]))
-        yield e["id"].tobytes(), int(e["type"]), decompress(raw, int(e["codec"]),
-                                                          int(e["raw_length"]))
