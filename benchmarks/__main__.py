@@ -46,6 +46,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
                      help="where results are written")
     run.add_argument("--timeout", type=float, default=900.0,
                      help="seconds before one measured command is killed")
+    run.add_argument("--many-files", default="",
+                     help="scenario 7's file counts for casstore, comma-separated (default: the "
+                          "mode's, e.g. 1000000 in full mode)")
+    run.add_argument("--many-peers", default="",
+                     help="scenario 7's file counts for DVC and Git LFS, comma-separated, or "
+                          "'none' (default: the mode's)")
+    run.add_argument("--data", type=Path, default=None,
+                     help="where generated test data is kept and reused (default "
+                          "benchmarks/.work/data); a million-file tree takes ~5 GB of inodes")
     run.add_argument("--nice", type=int, default=-10,
                      help="scheduling priority for the run and every measured tool (root only "
                           "for negative values): on a shared machine it keeps other work from "
@@ -117,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     moto = find_moto_server(allow_install=not args.no_install)
 
     ctx = Context(mode=mode, work=work, env=env, tools=tools, results=results, xxh=xxh,
-                  moto=moto, timeout=args.timeout)
+                  moto=moto, timeout=args.timeout, data_dir=args.data,
+                  many_counts=_counts(args.many_files, mode.many_counts),
+                  many_peer_counts=_counts(args.many_peers, mode.many_peer_counts))
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     if "3" in only:
         only.add("1")
@@ -141,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             "unavailable": results.unavailable,
             "sizes": {"big": mode.big, "small_count": mode.small_count,
                       "small_size": mode.small_size, "scaling": mode.scaling,
-                      "model_bytes": mode.model_bytes},
+                      "model_bytes": mode.model_bytes, "many_counts": ctx.many_counts,
+                      "many_peer_counts": ctx.many_peer_counts},
             "notes": ctx.notes,
         }
         checks = report.targets(results, mode)
@@ -191,6 +203,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"casstore unavailable: {results.unavailable['cas']}", file=sys.stderr)
         return 1
     return 0
+
+
+def _counts(option: str, default: list[int]) -> list[int]:
+    """A comma-separated list of file counts ('none': no count), else the mode's."""
+    if not option:
+        return list(default)
+    if option.strip().lower() == "none":
+        return []
+    return [int(x.replace("_", "")) for x in option.split(",") if x.strip()]
 
 
 def _load() -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 from benchmarks.modes import Mode, human
 from benchmarks.results import Results, StepResult
 
-TOOL_ORDER = ["cas", "dvc", "gitlfs", "cat", "cp", "xxh128sum", "s3fs"]
+TOOL_ORDER = ["cas", "dvc", "gitlfs", "cat", "cp", "tar", "xxh128sum", "s3fs"]
 TOOL_LABEL = {"cas": "casstore", "dvc": "DVC", "gitlfs": "Git LFS", "cat": "cat", "cp": "cp",
-              "xxh128sum": "xxh128sum", "s3fs": "s3fs (raw)"}
+              "tar": "tar", "xxh128sum": "xxh128sum", "s3fs": "s3fs (raw)"}
 SCENARIO_TITLE = {
     "1": "1. One big file",
     "2": "2. Many small files",
@@ -22,6 +22,7 @@ SCENARIO_TITLE = {
     "4": "4. Push and pull",
     "5": "5. Model history (fine-tune with frozen layers)",
     "6": "6. Scaling",
+    "7": "7. Many files (1 KiB each)",
     "ceilings": "Ceilings (same bytes, no version control)",
 }
 
@@ -150,7 +151,85 @@ def targets(results: Results, mode: Mode) -> list[Target]:
     for target, scenario in zip(out, needs, strict=False):  # no RSS target without scaling
         if target.value is None and scenario not in ran:
             target.why_missing = f"scenario {scenario} not in this run"
+    return out + many_files_targets(results)
+
+
+MANY_STEPS = ("add", "status, nothing changed", "status, one file changed",
+              "re-add after one file changed", "checkout into empty workspace", "push to S3",
+              "pull from S3")
+
+
+def _many_counts(results: Results) -> list[int]:
+    """File counts scenario 7 measured casstore at."""
+    counts = set()
+    for scenario, step, tool in results.steps:
+        if scenario == "7" and tool == "cas" and " · " in step:
+            counts.add(int(step.rsplit(" · ", 1)[1].split()[0].replace(",", "")))
+    return sorted(counts)
+
+
+def many_files_targets(results: Results) -> list[Target]:
+    """Issue 15's targets, at the largest file count casstore ran (a million in full mode)."""
+    counts = _many_counts(results)
+    if not counts:
+        return []
+    n = counts[-1]
+
+    def find(step: str, tool: str = "cas", count: int = n) -> StepResult | None:
+        return results.find("7", f"{step} · {count:,} files", tool)
+
+    out = []
+    peaks = [(step, r.peak_rss()) for step in MANY_STEPS if (r := find(step)) is not None]
+    worst = max(((p, s) for s, p in peaks if p is not None), default=None)
+    out.append(Target(f"{n:,} files: peak RSS of every command ≤ 400 MB"
+                      + (f" (largest: {worst[1]})" if worst else ""),
+                      float(worst[0]) if worst else None, 400e6, False, unit="MB"))
+    readd = find("re-add after one file changed")
+    out.append(Target(f"{n:,} files: a one-file edit stores ≤ 256 KiB (file and metadata)",
+                      float(readd.stored_median()) if readd and readd.stored else None,
+                      256 * 1024, False, unit="bytes"))
+    out.append(Target(f"{n:,} files: re-add after a one-file edit ≤ 10 s",
+                      readd.median("wall") if readd else None, 10, False, unit=" s"))
+    noop = find("status, nothing changed")
+    out.append(Target(f"{n:,} files: no-op status ≤ 5 s", noop.median("wall") if noop else None,
+                      5, False, unit=" s"))
+    peer_n = 100_000 if 100_000 in counts else n
+    cas_add, dvc_add = find("add", count=peer_n), find("add", "dvc", peer_n)
+    out.append(Target(f"{peer_n:,} files: add ≥ 10x faster than DVC",
+                      _ratio(dvc_add.median("wall") if dvc_add else None,
+                             cas_add.median("wall") if cas_add else None), 10, True,
+                      why_missing="" if dvc_add else f"DVC not run at {peer_n:,} files"))
     return out
+
+
+def many_files_table(results: Results) -> list[str]:
+    """Scenario 7: seconds and peak RSS of each step against the file count, per tool."""
+    counts = sorted(set(_many_counts(results)) | {
+        int(step.rsplit(" · ", 1)[1].split()[0].replace(",", ""))
+        for sc, step, _t in results.steps if sc == "7" and " · " in step
+        and not step.startswith("setup")})
+    if not counts:
+        return []
+    rows = ["| step | tool | " + " | ".join(f"{n:,} files: s, peak RSS" for n in counts) + " |",
+            "|---|---|" + "---:|" * len(counts)]
+    for step in MANY_STEPS:
+        for tool in ("cas", "dvc", "gitlfs"):
+            cells = []
+            for n in counts:
+                r = results.find("7", f"{step} · {n:,} files", tool)
+                rss = r.peak_rss() if r else None
+                cells.append("—" if r is None else
+                             f"{_secs(r)}, {'—' if rss is None else human(rss)}")
+            if any(c != "—" for c in cells):
+                rows.append(f"| {step} | {TOOL_LABEL[tool]} | " + " | ".join(cells) + " |")
+    for tool in ("cp", "tar"):
+        cells = []
+        for n in counts:
+            r = results.find("ceilings", f"many files copy · {n:,} files", tool)
+            cells.append("—" if r is None else f"{_secs(r)}, —")
+        if any(c != "—" for c in cells):
+            rows.append(f"| copy the tree (ceiling) | {tool} | " + " | ".join(cells) + " |")
+    return rows
 
 
 # --- tables --------------------------------------------------------------------------------
@@ -160,6 +239,8 @@ def _secs(r: StepResult | None) -> str:
         return "—"
     med = r.median("wall")
     if med is None:
+        if r.note.startswith("did not finish"):
+            return r.note
         if r.errors:
             return "failed"
         return "not available" if r.note.startswith("not available") else "—"
@@ -220,7 +301,7 @@ def ceiling_ratios(results: Results) -> list[str]:
 
 def ordered(results: Results) -> list[tuple[tuple[str, str, str], StepResult]]:
     """Scenarios in issue order, steps in the order they ran, tools casstore first."""
-    order = ["1", "3", "2", "4", "5", "6", "ceilings"]
+    order = ["1", "3", "2", "4", "5", "6", "7", "ceilings"]
     first_seen: dict[tuple[str, str], int] = {}
     for scenario, step, _tool in results.steps:
         first_seen.setdefault((scenario, step), len(first_seen))
@@ -347,6 +428,10 @@ def render(results: Results, mode: Mode, meta: dict[str, object],
     scaling = scaling_table(results, mode)
     if scaling:
         lines += ["", "## Scaling: time and peak memory against file size", ""] + scaling
+    many = many_files_table(results)
+    if many:
+        lines += ["", "## Many files: time and peak memory against the file count", "",
+                  notes.get("7", ""), ""] + many
     dedup = model_dedup(results, notes)
     if dedup:
         lines += ["", "## Model history: storage", "", notes.get("5", ""), ""] + dedup

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import datagen
+from benchmarks import datagen, many_files
 from benchmarks.modes import Mode, human
 from benchmarks.peers.base import Tool, Unsupported, remove
 from benchmarks.peers.ceilings import file_ceilings, s3_copy, tree_ceilings
@@ -47,10 +47,13 @@ class Context:
     timeout: float = 900.0
     log: Callable[[str], None] = print
     notes: dict[str, str] = field(default_factory=dict)
+    data_dir: Path | None = None  # where generated data is kept; default work/data
+    many_counts: list[int] = field(default_factory=list)  # scenario 7, every tool
+    many_peer_counts: list[int] = field(default_factory=list)  # scenario 7, DVC and Git LFS
 
     @property
     def data(self) -> Path:
-        return self.work / "data"
+        return self.data_dir or self.work / "data"
 
     @property
     def ws_root(self) -> Path:
@@ -463,6 +466,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Context], None]]] = {
     "4": ("push and pull", scenario_remote),
     "5": ("model history dedup", scenario_model),
     "6": ("scaling", scenario_scaling),
+    "7": ("many files of 1 KiB (add, status, re-add, checkout, push, pull)", many_files.run),
 }
 
 
