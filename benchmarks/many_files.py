@@ -148,6 +148,13 @@ def _one_tool(ctx: Context, tool: Tool, ws: Path, src: Path, count: int,
         return
     tool.commit(ws)
     _measure(ctx, step("push to S3"), tool, tool.push(ws), env)
+    if tool.name == "cas":
+        # Verification and collection walk every object too: their memory counts as well.
+        # (gc keeps everything here: it measures the walk, not deletion.)
+        for name, argv in (("fsck", ["fsck"]), ("fsck --remote", ["fsck", "--remote"]),
+                           ("gc", ["gc"]), ("gc --remote", ["gc", "--remote", "s3"])):
+            _measure(ctx, step(name), tool, [Cmd([getattr(tool, "exe", "cas"), *argv], ws)],
+                     env)
     tool.drop_local_copies(ws, ["data"])
     _measure(ctx, step("pull from S3"), tool, tool.pull(ws), env)
     check_tree(src, ws / "data", rel, changed, f"{tool.label} pull")

@@ -156,7 +156,7 @@ def targets(results: Results, mode: Mode) -> list[Target]:
 
 MANY_STEPS = ("add", "status, nothing changed", "status, one file changed",
               "re-add after one file changed", "checkout into empty workspace", "push to S3",
-              "pull from S3")
+              "fsck", "fsck --remote", "gc", "gc --remote", "pull from S3")
 
 
 def _many_counts(results: Results) -> list[int]:
