@@ -52,6 +52,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument("--many-peers", default="",
                      help="scenario 7's file counts for DVC and Git LFS, comma-separated, or "
                           "'none' (default: the mode's)")
+    run.add_argument("--no-ceilings", action="store_true",
+                     help="skip the ceilings (cp, tar, cat, xxh128sum, raw s3fs)")
     run.add_argument("--data", type=Path, default=None,
                      help="where generated test data is kept and reused (default "
                           "benchmarks/.work/data); a million-file tree takes ~5 GB of inodes")
@@ -80,10 +82,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return profile.main(args.size_mib * 2**20, args.files, args.py_spy)
     mode = MODES[args.mode]
-    if args.reps:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if args.reps:
         mode = replace(mode, reps=args.reps)
+    if args.no_ceilings:
+        mode = replace(mode, ceilings=False)
     started = datetime.now(timezone.utc)
     load_start = _load()
     try:
