@@ -35,8 +35,10 @@ MAX_BYTES = 1 << 20  # a rules file, not data: refuse to read megabytes of it
 class IgnoreRules:
     """The ``.casignore`` rules of one repository; ``matches`` takes root-relative paths."""
 
-    def __init__(self, spec: GitIgnoreSpec | None) -> None:
+    def __init__(self, spec: GitIgnoreSpec | None,
+                 names: tuple[frozenset[str], frozenset[str]] | None = None) -> None:
         self._spec = spec
+        self._names = names
 
     @classmethod
     def load(cls, root: Path) -> IgnoreRules:
@@ -45,7 +47,8 @@ class IgnoreRules:
             st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return cls(None)  # the common case costs one stat and no pathspec import
-        return cls(_parse(str(path), st.st_mtime_ns, st.st_size))
+        return cls(_parse(str(path), st.st_mtime_ns, st.st_size),
+                   _literal_names(str(path), st.st_mtime_ns, st.st_size))
 
     def __bool__(self) -> bool:
         return self._spec is not None
@@ -56,6 +59,14 @@ class IgnoreRules:
         if self._spec is None:
             return False
         return bool(self._spec.match_file(rel + "/" if is_dir else rel))
+
+
+    def name_sets(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """When every pattern is a plain name (like the template's), the names ignored
+        anywhere and the names ignored as folders: a folder read by name lookups matches
+        exactly as ``matches`` would, at a set lookup per entry instead of a pattern match
+        (which was half of a no-op 'cas status' on 100,000 files). None otherwise."""
+        return self._names
 
 
 def write_template(root: Path) -> bool:
@@ -85,3 +96,28 @@ def _parse(path: str, mtime_ns: int, size: int) -> GitIgnoreSpec:
     except Exception as exc:  # pathspec raises its own types for bad patterns
         raise ConfigError(f"{path}: cannot parse a pattern ({exc}); fix or remove that "
                           "line") from None
+
+
+_SPECIAL = set("*?[]!\\/ ")
+
+
+@lru_cache(maxsize=4)
+def _literal_names(path: str, mtime_ns: int, size: int
+                   ) -> tuple[frozenset[str], frozenset[str]] | None:
+    """See ``IgnoreRules.name_sets``. A pattern without '/' (but for a trailing one) and
+    without wildcards, negation, escapes or spaces matches exactly the entries of that
+    name at any depth (the trailing '/': folders only); any other pattern gives None."""
+    if size > MAX_BYTES:
+        return None
+    with open(path, "rb") as f:
+        text = f.read(MAX_BYTES).decode("utf-8", "surrogateescape")
+    anywhere: set[str] = set()
+    folders: set[str] = set()
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, slash = (line[:-1], True) if line.endswith("/") else (line, False)
+        if not name or any(c in _SPECIAL for c in name):
+            return None
+        (folders if slash else anywhere).add(name)
+    return frozenset(anywhere), frozenset(folders)

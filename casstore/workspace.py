@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import stat as statmod
+import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,9 @@ from .ignore import IgnoreRules
 from .pointer import SUFFIX
 
 SKIP_DIRS = {".git", ".cas"}
+_by_name = operator.attrgetter("name")
+# A file's stat key in a folder fingerprint: inode, size, mtime, ctime (ns), exec bit.
+_STAT_KEY = struct.Struct("<QQqqI")
 
 
 @dataclass(slots=True)
@@ -34,13 +39,13 @@ class Folder:
         """XXH3-128 over the names, exec bits and stat keys (inode, size, mtime, ctime) of
         the files and the names of the subfolders: equal fingerprints mean no file here was
         touched since, with the same guarantee as the per-file stat cache."""
-        h = xxhash.xxh3_128(b"cas-folder 2\n")
-        for name, _, st in self.files:
-            h.update(f"{name}\0{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} "
-                     f"{st.st_mode & 0o100}\n".encode("utf-8", "surrogateescape"))
-        for name, _ in self.dirs:
-            h.update(f"{name}/\n".encode("utf-8", "surrogateescape"))
-        return h.digest()
+        pack = _STAT_KEY.pack
+        parts = [b"cas-folder 2\n"]
+        parts += [n.encode("utf-8", "surrogateescape") + b"\0"
+                  + pack(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                         st.st_mode & 0o100) for n, _, st in self.files]
+        parts += [n.encode("utf-8", "surrogateescape") + b"/\0" for n, _ in self.dirs]
+        return xxhash.xxh3_128_digest(b"".join(parts))
 
 
 def check_name(name: str, shown: str) -> None:
@@ -105,24 +110,35 @@ class FolderReader:
         """The folder at ``path`` (``rel`` below the tracked folder)."""
         display = self.display
         try:
-            entries = sorted(os.scandir(path), key=lambda e: e.name)
+            entries = sorted(os.scandir(path), key=_by_name)
         except PermissionError:
             raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
                 from None
         base = f"{display}/{rel}/" if rel else f"{display}/"
         out = Folder(rel, path, [], [])
+        names = self.rules.name_sets() if self.rules is not None else None
+        if names is not None and any(part in names[0] or part in names[1]
+                                     for part in f"{display}/{rel}".split("/")):
+            return out  # the folder itself is ignored, as 'matches' would find
         for e in entries:
-            shown = base + e.name
-            if self.rules is not None and self.rules.matches(
-                    shown, is_dir=e.is_dir(follow_symlinks=self.follow)):
+            name = e.name
+            if names is not None:
+                if name in names[0] or (name in names[1]
+                                        and e.is_dir(follow_symlinks=self.follow)):
+                    continue
+            elif self.rules is not None and self.rules.matches(
+                    base + name, is_dir=e.is_dir(follow_symlinks=self.follow)):
                 continue
-            check_name(e.name, shown)
+            if not name.isascii() or "\n" in name or "\r" in name or "\\" in name:
+                check_name(name, base + name)
             # Regular files first: they are nearly every entry, and the no-follow checks
             # already tell a link from a file or folder.
             if e.is_file(follow_symlinks=False):
-                out.files.append((e.name, e.path, e.stat(follow_symlinks=False)))
-            elif e.is_dir(follow_symlinks=False):
-                out.dirs.append((e.name, e.path))
+                out.files.append((name, e.path, e.stat(follow_symlinks=False)))
+                continue
+            shown = base + name
+            if e.is_dir(follow_symlinks=False):
+                out.dirs.append((name, e.path))
             elif e.is_symlink():
                 if not self.follow:
                     self._note(f"skipped {shown}: a symbolic link (add with "

@@ -89,24 +89,22 @@ def _dir_status(repo: Project, data: os.PathLike[str], digest: bytes, entry: Sta
     if not path.is_dir() or path.is_symlink():
         entry.states.append("modified")
         return
-    want = v2_digest(repo, digest, entry.path)
-    if want is None:
-        # Without the recorded tree we can say only whether the folder differs.
-        now = WorkTree(repo, path, follow_symlinks=follow_symlinks).build()
-        if now.digest != digest:
-            entry.states.append("modified")
-        return
-    if want == digest:
-        _compare(repo, path, entry, follow_symlinks, recorded_tree(repo, digest,
-                                                                   entry.path)[0], want)
-        return
-    # A version 1 tree: compared through its version 2 form, whose trees exist only in
-    # memory, built only when the folder differs.
+    # The folder as it is now costs a listing and a stat per file (folder digests are
+    # remembered): a clean folder is answered without reading the cache's index.
     now = WorkTree(repo, path, follow_symlinks=follow_symlinks).build()
-    if now.digest == want:
+    if now.digest == digest:
         return
-    load, top = recorded_tree(repo, digest, entry.path)
-    _compare(repo, path, entry, follow_symlinks, load, top)
+    want = v2_digest(repo, digest, entry.path)
+    if want == now.digest:
+        return  # a version 1 tree of the same content
+    entry.states.append("modified")
+    if want is None:
+        return  # without the recorded tree we can say only that the folder differs
+    try:
+        load, top = recorded_tree(repo, digest, entry.path)
+    except CasError:
+        return
+    _details(repo, path, entry, follow_symlinks, load, top)
 
 
 def _compare(repo: Project, path: Path, entry: StatusEntry, follow_symlinks: bool,
@@ -114,10 +112,18 @@ def _compare(repo: Project, path: Path, entry: StatusEntry, follow_symlinks: boo
     if not path.is_dir() or path.is_symlink():
         entry.states.append("modified")
         return
-    wt = WorkTree(repo, path, follow_symlinks=follow_symlinks, then=(load, want))
-    if wt.build().digest == want:
+    if WorkTree(repo, path, follow_symlinks=follow_symlinks).build().digest == want:
         return
     entry.states.append("modified")
+    _details(repo, path, entry, follow_symlinks, load, want)
+
+
+def _details(repo: Project, path: Path, entry: StatusEntry, follow_symlinks: bool,
+             load: Loader, want: bytes) -> None:
+    """Files added, removed and modified since tree ``want``: folders whose digest is the
+    recorded one are not looked into."""
+    wt = WorkTree(repo, path, follow_symlinks=follow_symlinks, then=(load, want))
+    wt.build()
     entry.added = sorted(wt.added)
     entry.removed = sorted(wt.removed)
     entry.modified = sorted(wt.modified)

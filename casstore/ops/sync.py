@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..errors import PathError
 from ..gitutil import NO_REVISIONS, RevSelection, head_info
+from ..pointer import data_path_for
 from ..reachability import Root, expand, history_roots, root_of, workspace_roots
 from ..remote.config import resolve
+from ..remote.parts import part_roots
 from ..remote.results import FetchResult, PullResult, PushResult
 from ..remote.store import RemoteStore
 from ..remote.transfer import fetch_objects, push_objects
@@ -21,6 +24,7 @@ from ..store import records
 from ..store.index import ids_array
 from ..store.limits import Limits
 from .checkout import checkout
+from .targets import resolve_targets
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -43,7 +47,7 @@ def gather_roots(repo: Project, targets: Sequence[str] | None = None,
                  select: RevSelection = NO_REVISIONS) -> list[Root]:
     """Pointers named by ``targets`` (all in the workspace by default), plus those of the
     Git revisions ``select`` names."""
-    roots = workspace_roots(repo, targets)
+    roots = workspace_roots(repo, _pointers(repo, targets))
     if select:
         roots += history_roots(repo, select)
     return roots
@@ -62,9 +66,31 @@ def push(repo: Project, remote: str | None = None, targets: Sequence[str] | None
 def fetch(repo: Project, remote: str | None = None, targets: Sequence[str] | None = None, *,
           jobs: int | None = None, select: RevSelection = NO_REVISIONS) -> FetchResult:
     """Download into the cache every object the pointers need (as for ``push``) that it
-    lacks."""
-    roots = gather_roots(repo, targets, select)
-    return fetch_objects(repo.cache, open_remote_store(repo, remote, jobs), roots)
+    lacks. A path inside a tracked folder (``data/sub``, ``data/f.bin``) fetches that part
+    alone: the trees on its path, then its own objects."""
+    named = resolve_targets(repo, targets) if targets else None
+    parts = [t for t in named if t.sub] if named is not None else []
+    whole = None if named is None else [str(t.pointer) for t in named if not t.sub]
+    roots = workspace_roots(repo, whole) if whole is None or whole else []
+    if select:
+        roots += history_roots(repo, select)
+    rs = open_remote_store(repo, remote, jobs)
+    for t in parts:
+        ptr = repo.load_pointer(t.pointer)
+        data = data_path_for(t.pointer, ptr)
+        if ptr.kind != "dir":
+            raise PathError(f"{repo.rel(data)} is a tracked file, not a folder")
+        roots += part_roots(repo.cache, rs, Root(ptr.digest, "dir", ptr.size, repo.rel(data)),
+                            t.sub)
+    return fetch_objects(repo.cache, rs, roots)
+
+
+def _pointers(repo: Project, targets: Sequence[str] | None) -> list[str] | None:
+    """The pointer files ``targets`` name; a path inside a tracked folder names its
+    folder's (a push sends whole folders)."""
+    if not targets:
+        return None
+    return sorted({str(t.pointer) for t in resolve_targets(repo, targets)})
 
 
 def pull(repo: Project, remote: str | None = None, targets: Sequence[str] | None = None, *,

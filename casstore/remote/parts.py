@@ -1,0 +1,47 @@
+"""Part of a tracked folder from a remote: the trees on the path to it, so a fetch can
+download that part alone (``cas fetch data/sub/dir``, ``cas pull data/f.bin``)."""
+
+from __future__ import annotations
+
+from ..errors import CorruptObjectError, ObjectMissingError
+from ..store.graph import Root
+from ..store.local import LocalStore
+from ..store.objects import Codec, ObjectType
+from ..tree import find, walk
+from .ranges import Downloader
+from .store import RemoteStore
+
+
+def part_roots(cache: LocalStore, rs: RemoteStore, top: Root, sub: str) -> list[Root]:
+    """The roots of the file or folder ``sub`` of the folder ``top`` names: its subtree
+    (or file), found through the trees on its path. Those trees are fetched into the cache
+    when it lacks them; the rest of the folder is not. A folder recorded as one version 1
+    tree has no subtree of its own: its part is the files below ``sub``."""
+    dl = Downloader(rs)
+
+    def load(tid: bytes) -> bytes:
+        if cache.has(tid):
+            return bytes(cache.read(tid)[1])
+        loc = rs.index().get(tid)
+        if loc is None:
+            raise ObjectMissingError(f"{top.name}: its folder listing {tid.hex()} is not on "
+                                     f"remote '{rs.name}'; push it from a clone that has it")
+        if loc.type != ObjectType.TREE:
+            raise CorruptObjectError(f"{top.name}: remote object {tid.hex()} is not a folder "
+                                     "tree; run 'cas fsck --remote'")
+        raw = dl.fetch([(tid, loc)], "fetching folder lists")[tid]  # verified by its id
+        with cache.writer() as w:
+            w.put(tid, ObjectType.TREE, raw, Codec.ZSTD)
+        cache.invalidate()
+        return raw
+
+    name = f"{top.name}/{sub}"
+    with cache.lock(shared=True):
+        found = find(load, top.digest, sub, top.name)
+        if found.kind == "file":
+            assert found.entry is not None and found.entry.digest is not None
+            return [Root(found.entry.digest, "file", found.entry.size, name)]
+        if found.tree is not None:
+            return [Root(found.tree, "dir", found.size, name)]
+        return [Root(e.digest, "file", e.size, f"{top.name}/{e.path}")
+                for e in walk(load, top.digest, sub) if e.digest is not None]
