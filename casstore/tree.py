@@ -391,6 +391,11 @@ def walk(load: Loader, digest: bytes, under: str = "") -> Iterator[TreeEntry]:
         if not nodes:
             yield TreeEntry(under, "d", 0, None)
             return
+    yield from _walk_nodes(load, nodes, base)
+
+
+def _walk_nodes(load: Loader, nodes: list[Node], base: str) -> Iterator[TreeEntry]:
+    """``walk`` below one folder whose lines are ``nodes`` (at path ``base``)."""
     stack: list[tuple[str, Iterator[Node]]] = [(base, iter(nodes))]
     while stack:
         folder, it = stack[-1]
@@ -507,3 +512,76 @@ def tree_objects(load: Loader, digest: bytes, skip: Callable[[bytes], bool] | No
             continue
         yield n.digest, "t", n.size
         stack.append((iter(inner), depth + 1))
+
+
+def diff_trees(load: Loader, old: bytes, new: bytes
+               ) -> Iterator[tuple[str, TreeEntry | None, TreeEntry | None]]:
+    """(path, old entry, new entry) of every file or empty folder that differs between two
+    trees (either version; None on the side that lacks it). When both are version 2, a
+    subfolder whose digest is the same on both sides is not opened: a one-file change in a
+    million-file folder reads the trees on its path."""
+    if old == new:
+        return
+    a, b = load(old), load(new)
+    if tree_version(a) != 2 or tree_version(b) != 2:
+        yield from _merge_walks(walk(load, old), walk(load, new))
+        return
+    todo: list[tuple[str, list[Node], list[Node]]] = [("", decode_nodes(a), decode_nodes(b))]
+    while todo:
+        base, na, nb = todo.pop()
+        left = {n.name: n for n in na}
+        right = {n.name: n for n in nb}
+        for name in sorted(left.keys() | right.keys()):
+            x, y = left.get(name), right.get(name)
+            path = base + name
+            if x is not None and y is not None and x.is_tree and y.is_tree:
+                if x.digest != y.digest:
+                    if len(path.split("/")) >= MAX_DEPTH:
+                        raise CorruptObjectError(f"tree is nested deeper than {MAX_DEPTH} "
+                                                 "folders")
+                    todo.append((path + "/", _load_v2(load, x.digest, path, x),
+                                 _load_v2(load, y.digest, path, y)))
+                continue
+            if x is not None and y is not None and not x.is_tree and not y.is_tree:
+                if (x.digest, x.kind) != (y.digest, y.kind):
+                    yield (path, TreeEntry(path, x.kind, x.size, x.digest),
+                           TreeEntry(path, y.kind, y.size, y.digest))
+                continue
+            if x is not None:
+                if x.is_tree:
+                    yield from ((e.path, e, None) for e in _walk_below(load, x, path))
+                else:
+                    yield path, TreeEntry(path, x.kind, x.size, x.digest), None
+            if y is not None:
+                if y.is_tree:
+                    yield from ((e.path, None, e) for e in _walk_below(load, y, path))
+                else:
+                    yield path, None, TreeEntry(path, y.kind, y.size, y.digest)
+
+
+def _walk_below(load: Loader, line: Node, path: str) -> Iterator[TreeEntry]:
+    inner = _load_v2(load, line.digest, path, line)
+    if not inner:
+        yield TreeEntry(path, "d", 0, None)
+        return
+    yield from _walk_nodes(load, inner, path)
+
+
+def _merge_walks(a: Iterator[TreeEntry], b: Iterator[TreeEntry]
+                 ) -> Iterator[tuple[str, TreeEntry | None, TreeEntry | None]]:
+    """Merge-join of two walks (each in path byte order)."""
+    x, y = next(a, None), next(b, None)
+    while x is not None or y is not None:
+        kx = x.path.encode() if x is not None else None
+        ky = y.path.encode() if y is not None else None
+        if y is None or (x is not None and kx is not None and ky is not None and kx < ky):
+            assert x is not None
+            yield x.path, x, None
+            x = next(a, None)
+        elif x is None or (kx is not None and ky is not None and ky < kx):
+            yield y.path, None, y
+            y = next(b, None)
+        else:
+            if (x.kind, x.digest) != (y.kind, y.digest):
+                yield x.path, x, y
+            x, y = next(a, None), next(b, None)

@@ -23,6 +23,7 @@ from casstore.tree import (
     TreeEntry,
     build_tree,
     decode_nodes,
+    diff_trees,
     encode_nodes,
     encode_tree,
     find,
@@ -289,3 +290,30 @@ def test_name_with_dot_git_is_refused_by_add(repo: Path) -> None:
     (repo / "data" / "x" / ".git" / "config").write_text("[core]\n")
     res = run_cas(repo, "add", "data", check=False)
     assert res.returncode == 1 and "'.git' folder" in res.stderr
+
+
+def test_diff_opens_only_the_trees_that_differ() -> None:
+    entries = [TreeEntry(f"p{i}/f{j}", "f", 1, digest_bytes(f"{i}/{j}".encode()))
+               for i in range(5) for j in range(5)] + [TreeEntry("gone/x", "f", 2, D1)]
+    old_trees, old = _built(entries)
+    changed = [e if e.path != "p2/f3" else TreeEntry("p2/f3", "x", 1, D2) for e in entries
+               if not e.path.startswith("gone/")] + [TreeEntry("new/y", "f", 3, D3)]
+    new_trees, new = _built(changed)
+    trees = {**old_trees, **new_trees}
+    opened: list[bytes] = []
+
+    def load(tid: bytes) -> bytes:
+        opened.append(tid)
+        return trees[tid]
+
+    got = sorted(diff_trees(load, old, new), key=lambda d: d[0])
+    assert [(p, a is not None, b is not None) for p, a, b in got] == [
+        ("gone/x", True, False), ("new/y", False, True), ("p2/f3", True, True)]
+    # The two tops, p2 on both sides, and the trees of the folders that came and went.
+    assert len(opened) == 6
+    # An old (version 1) tree against a new one: compared entry by entry.
+    v1 = encode_tree(entries)
+    trees[digest_bytes(v1)] = v1
+    got = sorted(p for p, _, _ in diff_trees(trees.__getitem__, digest_bytes(v1), new))
+    assert got == ["gone/x", "new/y", "p2/f3"]
+    assert list(diff_trees(trees.__getitem__, digest_bytes(v1), old)) == []

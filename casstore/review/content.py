@@ -18,7 +18,17 @@ from ..reporting import SILENT, Reporter
 from ..store.local import LocalStore
 from ..store.objects import ObjectType
 from ..store.trees import tree_loader
-from ..tree import TreeEntry, walk
+from ..tree import (
+    EMPTY_TREE,
+    HEADER,
+    TreeEntry,
+    decode_nodes,
+    decode_tree,
+    diff_trees,
+    summarise,
+    tree_version,
+    walk,
+)
 from .settings import TableKeys
 from .tables import TableError
 
@@ -93,6 +103,20 @@ def tree_entries(store: LocalStore, digest: bytes) -> list[TreeEntry] | None:
         return None
 
 
+def _tree_size(store: LocalStore, digest: bytes) -> int | None:
+    """A folder's total bytes from its top tree alone (None: not a tree in the cache)."""
+    loc = store.locate(digest)
+    if loc is None or loc.type != ObjectType.TREE:
+        return None
+    try:
+        raw = bytes(store.read(digest)[1])
+        if tree_version(raw) == 2:
+            return summarise(decode_nodes(raw))[0]
+        return sum(e.size for e in decode_tree(raw))
+    except CasError:
+        return None
+
+
 def content_chunks(store: LocalStore, kind: str, digest: bytes
                    ) -> dict[bytes, int] | None:
     """Distinct chunks (id -> length) of a file or of every file of a tree; None if any
@@ -137,19 +161,32 @@ def _inline(ptr: Pointer) -> dict[str, tuple[str, int]] | None:
     return out
 
 
-def _from_tree(entries: list[TreeEntry]) -> dict[str, tuple[str, int]]:
-    return {e.path: (f"{e.kind}:{e.digest.hex()}", e.size) for e in entries
-            if e.digest is not None}
-
-
-def _side(store: LocalStore, p: Pointer | None, use_tree: bool
-          ) -> dict[str, tuple[str, int]] | None:
+def _side(p: Pointer | None) -> dict[str, tuple[str, int]] | None:
     if p is None or p.kind != "dir":
         return {}
-    if use_tree:
-        t = tree_entries(store, p.digest)
-        return None if t is None else _from_tree(t)
     return _inline(p)
+
+
+def _tree_diff(store: LocalStore, old: bytes | None, new: bytes | None
+               ) -> list[tuple[str, TreeEntry | None, TreeEntry | None]] | None:
+    """The files that differ between two folder trees in the cache (None for a side that
+    is not a folder: all of the other side's files), or None if a tree is missing. Equal
+    subfolders are not opened (``tree.diff_trees``)."""
+    cached = tree_loader(store)
+
+    def load(tid: bytes) -> bytes:
+        return HEADER if tid == EMPTY_TREE else cached(tid)
+
+    try:
+        for top in (old, new):
+            if top is not None:
+                load(top)  # both must be in the cache, even when they are the same
+        # Files only: an empty folder that appears or goes is no file change.
+        return [(p, x, y) for p, x, y in diff_trees(load, old or EMPTY_TREE, new or EMPTY_TREE)
+                if (x is not None and x.digest is not None)
+                or (y is not None and y.digest is not None)]
+    except CasError:
+        return None
 
 
 def file_changes(store: LocalStore, old: Pointer | None, new: Pointer | None
@@ -157,14 +194,29 @@ def file_changes(store: LocalStore, old: Pointer | None, new: Pointer | None
     """Files added/removed/modified between two folder versions: from the trees in the cache,
     else from the pointers' inline ``entries``; None when neither side can tell. A folder
     that appears or disappears counts all its files as added or removed."""
-    source = "tree"
-    a, b = _side(store, old, True), _side(store, new, True)
+    diff = _tree_diff(store, old.digest if old is not None and old.kind == "dir" else None,
+                      new.digest if new is not None and new.kind == "dir" else None)
+    if diff is not None:
+        fc = FileChanges(source="tree")
+        for path, x, y in diff:
+            if x is None or x.digest is None:
+                fc.added.append(path)
+                fc.added_bytes += y.size if y is not None else 0
+            elif y is None or y.digest is None:
+                fc.removed.append(path)
+                fc.removed_bytes += x.size
+            else:
+                fc.modified.append(path)
+                fc.modified_bytes += y.size
+        fc.added.sort()
+        fc.removed.sort()
+        fc.modified.sort()
+        return fc
+    # Small folders list their files in the pointer itself.
+    a, b = _side(old), _side(new)
     if a is None or b is None:
-        source = "entries"  # small folders list their files in the pointer itself
-        a, b = _side(store, old, False), _side(store, new, False)
-        if a is None or b is None:
-            return None
-    fc = FileChanges(source=source)
+        return None
+    fc = FileChanges(source="entries")
     fc.added = sorted(set(b) - set(a))
     fc.removed = sorted(set(a) - set(b))
     fc.modified = sorted(p for p in set(a) & set(b) if a[p][0] != b[p][0])
@@ -177,18 +229,19 @@ def file_changes(store: LocalStore, old: Pointer | None, new: Pointer | None
 def digest_changes(store: LocalStore, old: bytes, new: bytes) -> dict[str, Any]:
     """What the cache can say about two digests known only by value (data lineage):
     files changed when both are folders, bytes new when both are files."""
-    ta, tb = tree_entries(store, old), tree_entries(store, new)
-    if ta is not None and tb is not None:
-        fa, fb = _from_tree(ta), _from_tree(tb)
-        added = sorted(set(fb) - set(fa))
-        removed = sorted(set(fa) - set(fb))
-        modified = sorted(p for p in set(fa) & set(fb) if fa[p][0] != fb[p][0])
-        return {"kind": "dir", "files_added": len(added), "files_removed": len(removed),
-                "files_modified": len(modified),
-                "bytes_changed": sum(fb[p][1] for p in added + modified)
-                + sum(fa[p][1] for p in removed),
-                "old_size": sum(v[1] for v in fa.values()),
-                "new_size": sum(v[1] for v in fb.values())}
+    sizes = _tree_size(store, old), _tree_size(store, new)
+    if sizes[0] is not None and sizes[1] is not None:
+        diff = _tree_diff(store, old, new)
+        if diff is not None:
+            added = [y for _, x, y in diff if x is None or x.digest is None]
+            removed = [x for _, x, y in diff if y is None or y.digest is None]
+            modified = [y for _, x, y in diff if x is not None and y is not None
+                        and x.digest is not None and y.digest is not None]
+            return {"kind": "dir", "files_added": len(added), "files_removed": len(removed),
+                    "files_modified": len(modified),
+                    "bytes_changed": sum(e.size for e in added + modified if e is not None)
+                    + sum(e.size for e in removed if e is not None),
+                    "old_size": sizes[0], "new_size": sizes[1]}
     ca, cb = object_chunks(store, old), object_chunks(store, new)
     if ca is not None and cb is not None:
         have = {cid for cid, _ in ca}
