@@ -12,7 +12,7 @@ records are read and validated; condemned packs are listed (gc deletes them late
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from .collector import Snapshot
 from .graph import Root, expand
 from .index import IdSet, Index, find_rows, sort_order, split_ids
 from .objects import ObjectType
-from .packfile import decode_trailer, pack_name
+from .packfile import pack_name
 from .store import Store
 from .verify import MISSING, object_problem
 
@@ -78,16 +78,14 @@ def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILE
         return have
 
     def one(name: str) -> tuple[str, list[str], int, np.ndarray | None]:
-        size = listed[name].size
-        blob = store.read_range(name, 0, size)
-        return (name, *_check_pack(blob, name, index, name in indexed, present,
-                                   fsck_command, live))
+        return (name, *_check_pack(store, name, listed[name].size, index, name in indexed,
+                                   present, fsck_command, live))
 
     total = sum(i.size for i in listed.values())
     garbage = 0
     with reporter.progress(f"checking {store.label}", total) as bar:
-        # Two packs in flight, each read whole (up to ~64 MiB): fsck's memory stays a
-        # fixed amount whatever the store holds.
+        # Packs are read in spans of at most SPAN bytes, two packs in flight: fsck's memory
+        # stays a fixed amount whatever the store holds.
         for name, problems, unused, entries in store.map(one, list(listed), window=2):
             res.packs_checked += 1
             res.bytes_checked += listed[name].size
@@ -139,14 +137,35 @@ def _check_records(store: Store, res: FsckResult, listed: dict[str, object]) -> 
                             "be deleted by a later gc run unless something needs them again")
 
 
-def _check_pack(blob: bytes, name: str, index: Index, is_indexed: bool,
+SPAN = 8 << 20  # bytes of a pack read at once
+
+
+def _spans(entries: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(start, end, entry positions) of reads covering every entry, in offset order, each
+    at most SPAN bytes unless one object alone is larger."""
+    order = np.argsort(entries["offset"], kind="stable")
+    offsets = entries["offset"].astype(np.int64)
+    ends = offsets + entries["length"].astype(np.int64)
+    first = 0
+    while first < len(order):
+        start = int(offsets[order[first]])
+        last = first
+        end = int(ends[order[first]])
+        while last + 1 < len(order) and int(ends[order[last + 1]]) - start <= SPAN:
+            last += 1
+            end = max(end, int(ends[order[last]]))
+        yield start, end, order[first:last + 1]
+        first = last + 1
+
+
+def _check_pack(store: Store, name: str, size: int, index: Index, is_indexed: bool,
                 present: object, fsck_command: str, live: IdSet | None
                 ) -> tuple[list[str], int, np.ndarray | None]:
     """(problems, unused recipes missing chunks, entries) of one pack."""
     problems: list[str] = []
     unused = 0
     try:
-        entries = decode_trailer(blob, len(blob))
+        entries = store.read_trailer(name, size)
     except CasError as exc:
         return [f"pack {name}: {exc}"], 0, None
     if pack_name(entries) != name:
@@ -162,19 +181,23 @@ def _check_pack(blob: bytes, name: str, index: Index, is_indexed: bool,
             got |= np.array([x.tobytes() in own for x in ids], dtype=bool)
         return got
 
-    for e in entries:
-        oid = e["id"].tobytes()
-        otype = int(e["type"])
-        raw = blob[int(e["offset"]):int(e["offset"]) + int(e["length"])]
-        problem = object_problem(oid, otype, int(e["codec"]), int(e["raw_length"]), raw, have)
-        if problem is None:
-            continue
-        if otype == ObjectType.RECIPE and problem.endswith(MISSING) and live is not None \
-                and oid not in live:
-            unused += 1
-            continue
-        problems.append(f"{ObjectType(otype).name.lower()} {oid.hex()} in pack {name}: "
-                        f"{problem}")
+    for start, end, positions in _spans(entries):
+        blob = store.read_range(name, start, end)
+        for e in entries[positions]:
+            oid = e["id"].tobytes()
+            otype = int(e["type"])
+            a = int(e["offset"]) - start
+            raw = blob[a:a + int(e["length"])]
+            problem = object_problem(oid, otype, int(e["codec"]), int(e["raw_length"]), raw,
+                                     have)
+            if problem is None:
+                continue
+            if otype == ObjectType.RECIPE and problem.endswith(MISSING) and live is not None \
+                    and oid not in live:
+                unused += 1
+                continue
+            problems.append(f"{ObjectType(otype).name.lower()} {oid.hex()} in pack {name}: "
+                            f"{problem}")
     return problems, unused, entries
 
 

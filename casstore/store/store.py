@@ -35,7 +35,7 @@ from .index import Index, Location
 from .indexfile import decode_index, encode_index
 from .limits import Limits
 from .objects import ObjectType, decompress
-from .packfile import decode_trailer, trailer_size_hint
+from .packfile import ENTRY_DTYPE, FOOTER, decode_trailer, trailer_size_hint
 from .verify import verified
 
 NAME_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -217,7 +217,11 @@ class Store:
         except CorruptObjectError:
             if hint == size:
                 raise
-            return decode_trailer(self.read_range(name, 0, size), size)
+            # A bigger table (a pack of many small objects): its footer says how big; read
+            # that, not the whole pack. A lying count is refused by decode_trailer.
+            count = FOOTER.unpack(tail[-FOOTER.size:])[0] if len(tail) >= FOOTER.size else 0
+            need = min(size, count * ENTRY_DTYPE.itemsize + FOOTER.size)
+            return decode_trailer(self.read_range(name, size - max(need, hint), size), size)
 
     def read_small(self, key: str, limit: int, size: int | None = None) -> bytes:
         """A small file (a record, a lease) of ``size`` bytes (asked for when not given by
