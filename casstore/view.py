@@ -16,7 +16,7 @@ from .errors import CasError, CorruptObjectError, PathError, PointerError
 from .gitutil import pointer_blobs, read_blobs, resolve_rev
 from .pointer import SUFFIX, Pointer, parse_pointer_text
 from .store.objects import ObjectType
-from .tree import TreeEntry, check_rel_path, walk
+from .tree import Loader, TreeEntry, check_rel_path, decode_nodes, find, tree_version, walk
 
 if TYPE_CHECKING:
     from .project import Project
@@ -72,6 +72,7 @@ class TrackedView:
             else None
         self._pointers: dict[str, tuple[str, Pointer]] | None = None
         self._trees: dict[bytes, list[TreeEntry]] = {}
+        self._raw: dict[bytes, bytes] = {}  # the last trees read (see _loader)
 
     @classmethod
     def fixed(cls, pointers: dict[str, tuple[str, Pointer]], source: ChunkSource, *,
@@ -113,16 +114,17 @@ class TrackedView:
         return out
 
     # trees --------------------------------------------------------------------------
-    def tree(self, digest: bytes, shown: str) -> list[TreeEntry]:
-        """The entries of tracked folder ``shown`` (tree ``digest``), fetched if missing."""
-        got = self._trees.get(digest)
-        if got is not None:
-            return got
+    def _loader(self, shown: str) -> Loader:
+        """Tree bytes by digest, fetched if missing; the last few are kept (a folder is one
+        tree per subfolder, and lookups walk down from the top one)."""
         store = self.source if self.source is not None else self.repo.cache
         source = self.source
+        memo = self._raw
 
         def load(tid: bytes) -> bytes:
-            # A folder is one tree per subfolder (either tree version: tree.walk).
+            held = memo.get(tid)
+            if held is not None:
+                return held
             if source is not None and not source.has(tid):
                 source.fetch([tid])
             loc = store.locate(tid)
@@ -132,9 +134,21 @@ class TrackedView:
             if loc.type != ObjectType.TREE:
                 raise CorruptObjectError(f"{shown}: the pointer names a file, not a folder "
                                          "tree")
-            return bytes(store.read(tid)[1])
+            raw = bytes(store.read(tid)[1])
+            if len(memo) >= 64:
+                memo.pop(next(iter(memo)))
+            memo[tid] = raw
+            return raw
 
-        entries = list(walk(load, digest))
+        return load
+
+    def tree(self, digest: bytes, shown: str) -> list[TreeEntry]:
+        """Every file and empty folder of tracked folder ``shown`` (tree ``digest``),
+        fetched if missing (held in memory: ``find`` and ``listdir`` read less)."""
+        got = self._trees.get(digest)
+        if got is not None:
+            return got
+        entries = list(walk(self._loader(shown), digest))
         self._trees[digest] = entries
         return entries
 
@@ -193,18 +207,16 @@ class TrackedView:
             check_rel_path(sub)
         except ValueError:
             raise PathError(f"{top}/{sub} is not a valid path") from None
-        entries = self.tree(ptr.digest, top)
-        prefix = sub + "/"
-        for e in entries:
-            if e.path == sub:
-                if e.kind == "d":
-                    return Entry(f"{top}/{sub}", "directory", 0, None, ptr_path)
-                return Entry(f"{top}/{sub}", "file", e.size, e.digest, ptr_path,
-                             e.executable)
-        if any(e.path.startswith(prefix) for e in entries):
-            return Entry(f"{top}/{sub}", "directory", 0, None, ptr_path)
         where = f" at {self.rev}" if self.rev else ""
-        raise PathError(f"{top}/{sub} is not in tracked folder {top}{where}")
+        try:
+            found = find(self._loader(top), ptr.digest, sub, top)
+        except PathError:
+            raise PathError(f"{top}/{sub} is not in tracked folder {top}{where}") from None
+        if found.kind == "file":
+            e = found.entry
+            assert e is not None
+            return Entry(f"{top}/{sub}", "file", e.size, e.digest, ptr_path, e.executable)
+        return Entry(f"{top}/{sub}", "directory", 0, None, ptr_path)
 
     def listdir(self, path: str) -> list[Entry]:
         """The entries directly inside folder ``path``, sorted by name."""
@@ -218,7 +230,7 @@ class TrackedView:
         if top is not None:
             ptr_path, ptr = ptrs[top]
             sub = rel[len(top) + 1:] if rel != top else ""
-            return _tree_children(top, ptr_path, self.tree(ptr.digest, top), sub)
+            return self._folder_children(top, ptr_path, ptr, sub)
         prefix = rel + "/" if rel else ""
         children: dict[str, Entry] = {}
         for data, (ptr_path, ptr) in ptrs.items():
@@ -231,6 +243,23 @@ class TrackedView:
             else:
                 children.setdefault(child, Entry(child, "directory", 0, None, None))
         return [children[k] for k in sorted(children)]
+
+    def _folder_children(self, top: str, ptr_path: str, ptr: Pointer, sub: str
+                         ) -> list[Entry]:
+        """One folder of a tracked folder, from its own tree (only the trees on the way
+        down are read); a folder recorded as one old-format tree is listed from all of it."""
+        load = self._loader(top)
+        digest: bytes | None = ptr.digest
+        if sub:
+            digest = find(load, ptr.digest, sub, top).tree
+        raw = load(digest) if digest is not None else b""
+        if digest is None or tree_version(raw) == 1:
+            return _tree_children(top, ptr_path, self.tree(ptr.digest, top), sub)
+        base = f"{top}/{sub}/" if sub else f"{top}/"
+        out = [Entry(base + n.name, "directory", 0, None, ptr_path) if n.is_tree else
+               Entry(base + n.name, "file", n.size, n.digest, ptr_path, n.kind == "x")
+               for n in decode_nodes(raw)]
+        return sorted(out, key=lambda e: e.path)
 
 
 def _put(out: dict[str, tuple[str, Pointer]], ptr_path: str, ptr: Pointer) -> None:
