@@ -92,6 +92,10 @@ class WrittenHasher:
     """
 
     PIECE = 1 << 20
+    # Pieces the writer may be ahead of the hash. Bounded so that what is read back is still
+    # in the page cache (and mostly in the CPU's cache): under memory pressure, pages written
+    # back to disk early are the first to be reclaimed, and reading them again costs disk reads.
+    AHEAD = 8
 
     def __init__(self, fd: int, start: int) -> None:
         # The caller's descriptor is write-only: read through a second one of the same file.
@@ -99,6 +103,7 @@ class WrittenHasher:
         self._pos = start
         self._hash = xxhash.xxh3_128()
         self._todo: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._room = threading.BoundedSemaphore(self.AHEAD)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="cas-restore-hasher",
                                         daemon=True)
@@ -111,8 +116,11 @@ class WrittenHasher:
         self._stop()
 
     def written(self, end: int) -> None:
-        """The file now holds its final bytes up to offset ``end``."""
+        """The file now holds its final bytes up to offset ``end``; waits while the hash is
+        AHEAD calls behind (the hasher frees a place per call, even after an error)."""
+        self._room.acquire()
         if self._error is not None:
+            self._room.release()
             raise self._error
         self._todo.put(end)
 
@@ -136,15 +144,18 @@ class WrittenHasher:
         buf = bytearray(self.PIECE)
         view = memoryview(buf)
         while (end := self._todo.get()) is not None:
-            if self._error is not None:
-                continue  # drain: the caller sees the error on its next call
             try:
-                while self._pos < end:
-                    n = os.preadv(self._rfd, [view[:min(self.PIECE, end - self._pos)]],
-                                  self._pos)
-                    if n == 0:
-                        break  # shorter than written: the digest check fails on the length
-                    self._hash.update(view[:n])
-                    self._pos += n
+                if self._error is None:  # after an error, only drain
+                    self._hash_to(end, view)
             except BaseException as exc:  # re-raised in the caller's thread
                 self._error = exc
+            finally:
+                self._room.release()
+
+    def _hash_to(self, end: int, view: memoryview) -> None:
+        while self._pos < end:
+            n = os.preadv(self._rfd, [view[:min(len(view), end - self._pos)]], self._pos)
+            if n == 0:
+                return  # shorter than written: the caller's check fails on the length
+            self._hash.update(view[:n])
+            self._pos += n
