@@ -20,6 +20,7 @@ import xxhash
 from .errors import CasError, CorruptObjectError, PathError
 from .hashing import digest_file
 from .ignore import IgnoreRules
+from .pointer import SUFFIX
 from .statcache import StatCache
 from .store.objects import ObjectType
 from .store.trees import tree_loader
@@ -102,9 +103,13 @@ class WorkTree:
     only if the cache holds that tree). ``ordered`` files are digested in the order of
     their paths' bytes and each is handed to ``on_file`` (add --sha256 hashes them in that
     order); otherwise files are looked at only for folders whose fingerprint changed.
+    ``adding`` refuses what 'cas add' must not store: a '.git' entry, or a pointer file
+    (tracked data inside the folder).
     With ``then`` (a loader and the recorded tree's digest) the files added, removed and
     modified since are collected, relative to the folder, in ``added``/``removed``/
-    ``modified``. ``on_folder(rel, digest)`` hears every folder's digest.
+    ``modified``; ``known`` (every folder's summary from an earlier walk, by path) lets
+    that walk skip the subfolders whose digest is the recorded one without reading them
+    again. ``on_folder(rel, summary)`` hears every folder's digest, bytes and files.
     """
 
     def __init__(self, repo: Project, path: Path, *, follow_symlinks: bool = False,
@@ -113,9 +118,10 @@ class WorkTree:
                  put: Callable[[bytes, bytes], None] | None = None,
                  trust: Callable[[bytes], bool] | None = None,
                  ordered: bool = False, on_file: Callable[[TreeEntry], None] | None = None,
-                 refuse_git: bool = False,
+                 adding: bool = False,
                  then: tuple[Loader, bytes] | None = None,
-                 on_folder: Callable[[str, bytes], None] | None = None) -> None:
+                 known: dict[str, Summary] | None = None,
+                 on_folder: Callable[[str, Summary], None] | None = None) -> None:
         self.repo = repo
         self.path = path
         self.shown = repo.rel(path)
@@ -125,8 +131,9 @@ class WorkTree:
         self.trust = trust
         self.ordered = ordered
         self.on_file = on_file
-        self.refuse_git = refuse_git
+        self.adding = adding
         self.then = then
+        self.known = known
         self.on_folder = on_folder
         self.added: list[str] = []
         self.removed: list[str] = []
@@ -134,13 +141,21 @@ class WorkTree:
 
     def _open(self, path: str, rel: str, then: bytes | None) -> _Frame:
         folder = self.reader.read(path, rel)
-        if self.refuse_git:
+        if self.adding:
             for name in [n for n, _, _ in folder.files] + [n for n, _ in folder.dirs]:
+                shown = f"{self.shown}/{rel}/{name}" if rel else f"{self.shown}/{name}"
                 if name.lower() == ".git":
-                    shown = f"{self.shown}/{rel}/{name}" if rel else f"{self.shown}/{name}"
                     raise PathError(f"{shown} is inside a '.git' folder; casstore does not "
                                     "track Git repositories inside data (checkout would "
                                     "refuse to restore them): remove or move it")
+            for name, _, _ in folder.files:
+                # Checked here rather than by a walk of its own before the add (which cost
+                # as much as reading a 100,000-file folder's stats).
+                if name.endswith(SUFFIX) and name != SUFFIX:
+                    shown = f"{self.shown}/{rel}/{name}" if rel else f"{self.shown}/{name}"
+                    raise PathError(f"{self.shown} contains tracked data ({shown}); untrack "
+                                    "it first (remove that pointer) or add a different "
+                                    "folder")
         items: list[tuple[bytes, str, str, os.stat_result | None]] = \
             [(n.encode("utf-8", "surrogateescape") + b"/", n, p, None) for n, p in folder.dirs]
         if self.ordered:
@@ -197,7 +212,13 @@ class WorkTree:
                 f.pos += 1
                 rel = f"{f.folder.rel}/{name}" if f.folder.rel else name
                 if st is None:
-                    stack.append(self._open(path, rel, self._child_then(f, name)))
+                    then = self._child_then(f, name)
+                    seen = self.known.get(rel) if self.known is not None else None
+                    if seen is not None and then is not None and seen.digest == then:
+                        # Unchanged since the recorded tree, as an earlier walk found.
+                        f.subs.append(Node(name, "t", seen.size, seen.files, seen.digest))
+                        continue
+                    stack.append(self._open(path, rel, then))
                     continue
                 k = self._key(f.folder.rel, name)
                 node = Node(name, "x" if st.st_mode & 0o100 else "f", st.st_size, 1,
@@ -211,7 +232,7 @@ class WorkTree:
             stack.pop()
             done = self._close(f)
             if self.on_folder is not None:
-                self.on_folder(f.folder.rel, done.digest)
+                self.on_folder(f.folder.rel, done)
             if not stack:
                 return done
             name = f.folder.rel.rpartition("/")[2]

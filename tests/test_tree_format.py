@@ -317,3 +317,13 @@ def test_diff_opens_only_the_trees_that_differ() -> None:
     got = sorted(p for p, _, _ in diff_trees(trees.__getitem__, digest_bytes(v1), new))
     assert got == ["gone/x", "new/y", "p2/f3"]
     assert list(diff_trees(trees.__getitem__, digest_bytes(v1), old)) == []
+
+
+def test_add_refuses_a_folder_holding_tracked_data(repo: Path, cas) -> None:
+    (repo / "data" / "sub").mkdir(parents=True)
+    (repo / "data" / "sub" / "m.bin").write_bytes(b"model")
+    cas("add", "data/sub/m.bin")
+    res = cas("add", "data", check=False)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1
+    assert "data contains tracked data (data/sub/m.bin.cas)" in res.stderr
+    assert not (repo / "data.cas").exists()

@@ -21,7 +21,7 @@ from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
 from ..store.trees import tree_loader
 from ..tree import TreeEntry, walk
-from ..workspace import check_name, find_pointers
+from ..workspace import check_name
 
 if TYPE_CHECKING:
     from ..chunker import Chunker
@@ -52,11 +52,7 @@ def _check_target(repo: Project, raw: str | os.PathLike[str]) -> Path:
     if len(os.fsencode(p.name + SUFFIX)) > name_max:
         raise PathError(f"{shown}: the name is too long for its pointer file (NAME{SUFFIX} "
                         f"would exceed the file system's {name_max} bytes); rename it")
-    if p.is_dir():
-        inner = find_pointers(p, repo_root=repo.root)
-        if inner:
-            raise PathError(f"{shown} contains tracked data ({repo.rel(inner[0])}); untrack "
-                            "it first (remove that pointer) or add a different folder")
+    # A folder holding pointers (tracked data) is refused while it is read (WorkTree).
     return p
 
 
@@ -241,7 +237,7 @@ def _add_dir(repo: Project, p: Path, writer: PackWriter, chunker: Chunker,
         top = WorkTree(repo, p, follow_symlinks=follow_symlinks,
                        warn=lambda m: repo.reporter.note(f"warning: {m}"), file_digest=ingest,
                        put=put, trust=writer.has, ordered=want_sha,
-                       on_file=on_file if want_sha else None, refuse_git=True).build()
+                       on_file=on_file if want_sha else None, adding=True).build()
     ptr = Pointer(path=p.name, kind="dir", size=top.size, digest=top.digest, files=top.files,
                   follow_symlinks=follow_symlinks)
     if top.files <= INLINE_ENTRIES:

@@ -252,7 +252,8 @@ def _checkout_dir(repo: Project, ptr: Pointer, data: Path, force: bool,
     current: dict[str, bytes] = {}
     if part.is_dir() and not part.is_symlink():
         now = WorkTree(repo, part, follow_symlinks=ptr.follow_symlinks,
-                       on_folder=current.__setitem__).build()
+                       on_folder=lambda rel, done: current.__setitem__(rel, done.digest)
+                       ).build()
         if now.digest == want:
             res.unchanged.append(f"{repo.rel(part)}/")
             return

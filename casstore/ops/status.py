@@ -11,7 +11,7 @@ from ..digests import WorkTree, current_file_digest, recorded_tree, v2_digest
 from ..errors import CasError
 from ..pointer import Pointer, data_path_for
 from ..results import StatusEntry
-from ..tree import Loader
+from ..tree import Loader, Summary
 from .targets import Target, find_part, resolve_targets
 
 if TYPE_CHECKING:
@@ -91,7 +91,9 @@ def _dir_status(repo: Project, data: os.PathLike[str], digest: bytes, entry: Sta
         return
     # The folder as it is now costs a listing and a stat per file (folder digests are
     # remembered): a clean folder is answered without reading the cache's index.
-    now = WorkTree(repo, path, follow_symlinks=follow_symlinks).build()
+    known: dict[str, Summary] = {}
+    now = WorkTree(repo, path, follow_symlinks=follow_symlinks,
+                   on_folder=known.__setitem__).build()
     if now.digest == digest:
         return
     want = v2_digest(repo, digest, entry.path)
@@ -104,7 +106,7 @@ def _dir_status(repo: Project, data: os.PathLike[str], digest: bytes, entry: Sta
         load, top = recorded_tree(repo, digest, entry.path)
     except CasError:
         return
-    _details(repo, path, entry, follow_symlinks, load, top)
+    _details(repo, path, entry, follow_symlinks, load, top, known)
 
 
 def _compare(repo: Project, path: Path, entry: StatusEntry, follow_symlinks: bool,
@@ -112,17 +114,20 @@ def _compare(repo: Project, path: Path, entry: StatusEntry, follow_symlinks: boo
     if not path.is_dir() or path.is_symlink():
         entry.states.append("modified")
         return
-    if WorkTree(repo, path, follow_symlinks=follow_symlinks).build().digest == want:
+    known: dict[str, Summary] = {}
+    if WorkTree(repo, path, follow_symlinks=follow_symlinks,
+                on_folder=known.__setitem__).build().digest == want:
         return
     entry.states.append("modified")
-    _details(repo, path, entry, follow_symlinks, load, want)
+    _details(repo, path, entry, follow_symlinks, load, want, known)
 
 
 def _details(repo: Project, path: Path, entry: StatusEntry, follow_symlinks: bool,
-             load: Loader, want: bytes) -> None:
-    """Files added, removed and modified since tree ``want``: folders whose digest is the
-    recorded one are not looked into."""
-    wt = WorkTree(repo, path, follow_symlinks=follow_symlinks, then=(load, want))
+             load: Loader, want: bytes, known: dict[str, Summary]) -> None:
+    """Files added, removed and modified since tree ``want``: folders whose digest (found
+    by the walk that gave ``known``) is the recorded one are not read again."""
+    wt = WorkTree(repo, path, follow_symlinks=follow_symlinks, then=(load, want),
+                  known=known)
     wt.build()
     entry.added = sorted(wt.added)
     entry.removed = sorted(wt.removed)
