@@ -268,3 +268,70 @@ def _quiet_aws_env(monkeypatch) -> None:
     for k, v in _env().items():
         if k.startswith("AWS_"):
             monkeypatch.setitem(os.environ, k, v)
+
+
+def test_a_forked_process_reads_through_its_parents_filesystem(
+        dataset: dict[str, object]) -> None:
+    """A filesystem that already read (its S3 client and index loaded) keeps working in a
+    child made by fork: the child opens its own clients instead of using the parent's."""
+    import multiprocessing as mp
+
+    fs = fsspec.filesystem("cas", skip_instance_cache=True, **_opts(dataset))
+    want = fs.cat_file("data/part=2/0.parquet")
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply(_read_in_child, (fs, "data/part=2/0.parquet"))
+    assert got == want
+
+
+def _read_in_child(fs: object, path: str) -> bytes:
+    return fs.cat_file(path)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def folder_remote(repo: Path, tmp_path: Path) -> tuple[Path, dict[str, str], bytes]:
+    """A folder remote holding a tracked file and folder: (remote, {path: digest}, file)."""
+    from conftest import write_random
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    run_cas(repo, "remote", "add", "origin", str(remote), "--default")
+    model = write_random(repo / "model.bin", 700_000, seed=5)  # several chunks: a recipe
+    write_random(repo / "small" / "one.bin", 1000, seed=6)  # one chunk, no recipe
+    run_cas(repo, "add", "model.bin", "small")
+    run_cas(repo, "push")
+    digests = {e["path"]: e["digest"]
+               for e in json.loads(run_cas(repo, "ls", "--json").stdout)}
+    return remote, digests, model
+
+
+def test_roots_alone_need_no_repository(folder_remote, tmp_path: Path, monkeypatch) -> None:
+    remote, digests, model = folder_remote
+    monkeypatch.chdir(tmp_path)
+    fs = fsspec.filesystem("cas", remote=str(remote), roots=digests, skip_instance_cache=True)
+    assert fs.info("model.bin")["size"] == len(model)  # learned from the recipe
+    assert fs.cat_file("model.bin", 100_000, 100_010) == model[100_000:100_010]
+    assert fs.info("small/one.bin")["size"] == 1000  # one chunk: its size from the index
+    assert fs.ls("", detail=False) == ["model.bin", "small"]
+
+
+@pytest.mark.parametrize(("options", "error", "words"), [
+    ({"roots": {"model.bin": "not-a-digest"}}, "UsageError", "hex digits"),
+    ({"roots": {"../x": "0" * 32}}, "UsageError", "inside the repository"),
+    ({"roots": {"model.bin": "0" * 32}}, "ObjectMissingError", "cas push"),
+    ({"cache_size": "lots"}, "UsageError", "not a size"),
+    ({"cache_size": 1000}, "UsageError", "too small"),
+    ({"cache": "repo"}, "UsageError", "straight from a remote"),
+])
+def test_bad_options_are_one_line_errors(folder_remote, options: dict[str, object],
+                                         error: str, words: str) -> None:
+    from casstore import errors
+
+    remote, digests, _ = folder_remote
+    opts: dict[str, object] = {"remote": str(remote), "roots": digests,
+                               "cache": str(remote.parent / "chunks"),
+                               "skip_instance_cache": True}
+    opts.update(options)
+    with pytest.raises(getattr(errors, error)) as err:
+        fsspec.filesystem("cas", **opts)
+    assert words in str(err.value) and "\n" not in str(err.value)
