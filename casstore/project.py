@@ -3,7 +3,8 @@ cache, temp space), its paths and pointer files, and the ``.gitignore`` lines fo
 data.
 
 ``Project`` is what the operations (``casstore.ops``) and the layers below them work on;
-``casstore.Repo``, the facade, is a ``Project`` with one method per command.
+``casstore.Repo``, the facade, is a ``Project`` with one method per command. Nothing here
+runs a command.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """``casstore.Repo``: the library's facade, one method per ``cas`` command.
 
 A ``Repo`` is a ``Project`` (``casstore.project``: the root, ``.cas`` folder, config,
-cache, paths and pointers) with the commands on top; each method hands the project to
-one operation (``casstore.ops``, ``casstore.importing``, ``casstore.githooks``) and
-returns its result. The CLI only parses arguments, opens a ``Repo``, calls a method and
-prints the result, so everything it does the library does too.
+cache, paths and pointers) with the commands on top; each method hands the project to the
+one function that does the work (an operation of ``casstore.ops`` or ``casstore.importing``;
+``casstore.githooks``, ``casstore.remote.config``, ``casstore.review.textconv`` or
+``casstore.api.open`` for installing hooks, remotes, the diff driver and reading content)
+and returns its result. The CLI only parses arguments, opens a ``Repo``, calls a method
+and prints the result (the import-linter contract forbids it the operations), so
+everything it does the library does too.
 """
 
 from __future__ import annotations

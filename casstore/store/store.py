@@ -19,7 +19,7 @@ Layout under the store's root (docs/format.md):
 from __future__ import annotations
 
 import re
-import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,6 @@ from .indexfile import decode_index, encode_index
 from .limits import Limits
 from .objects import ObjectType, decompress
 from .packfile import ENTRY_DTYPE, FOOTER, decode_trailer, trailer_size_hint
-from .verify import verified
 
 NAME_RE = re.compile(r"^[0-9a-f]{32}$")
 PACKS = "packs"
@@ -56,7 +55,7 @@ class PackInfo:
     mtime: float | None
 
 
-class Store:
+class Store(ABC):
     """Packs and index files over a Backend; ``index()`` is the merged index, loaded once."""
 
     def __init__(self, backend: Backend, *, reporter: Reporter = SILENT,
@@ -244,23 +243,13 @@ class Store:
         self._index = None
         return local.stat().st_size + len(index_bytes)
 
+    @abstractmethod
     def copy_objects(self, wanted: list[tuple[bytes, Location]],
                      reporter: Reporter = SILENT) -> list[str]:
-        """Copy objects of this store, verified, into new packs of it (the collector's
-        repack); returns the new packs' names."""
-        from .local import LocalStore
-
-        with tempfile.TemporaryDirectory(prefix="cas-repack-") as stage:
-            staged = LocalStore(Path(stage), fsync=False)
-            with staged.writer() as w:
-                for oid, loc in sorted(wanted, key=lambda w: (w[1].pack, w[1].offset)):
-                    raw = self.read_raw(loc)
-                    verified(oid, loc, raw, self.label)
-                    w.put_stored(oid, loc.type, loc.codec, loc.raw_length, raw)
-            for name in w.packs:
-                self.publish_pack(staged.pack_path(name), name,
-                                  staged.backend.read(staged.index_key(name)))
-        return list(w.packs)
+        """Copy objects of this store into new packs of it (the collector's repack);
+        returns the new packs' names. Each store does it its own way: the cache through
+        its pack writer (``LocalStore``), a remote by verified range downloads into packs
+        staged locally (``RemoteStore``)."""
 
     # concurrency --------------------------------------------------------------------
     def map(self, fn: Callable[[T], R], items: Iterable[T], *,

@@ -64,7 +64,7 @@ def test_gitignore_lines_match_exactly_the_odd_name(repo: Path) -> None:
 def test_gitignore_escapes_backslashes(tmp_path: Path) -> None:
     # Backslash names are refused by add (see below), but the escaping must still be right
     # for whoever calls add_gitignore: Git must read the line back as that one name.
-    from casstore.repo import gitignore_line
+    from casstore.project import gitignore_line
 
     git(tmp_path, "init", "-q")
     names = ["weights\\v2.bin", "end\\", "\\#x", "a\\*b"]
