@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import PathError, RemoteError, UsageError
+from .project import Project
 from .reader import ChunkSource, ContentReader
 
 if TYPE_CHECKING:
-    from .project import Project
     from .sources import ObjectSource
     from .view import Entry
 
@@ -171,7 +171,6 @@ def open(path: str | os.PathLike[str], rev: str | None = None,  # noqa: A001 - t
     """
     if mode not in ("rb", "br"):
         raise UsageError(f"casstore.open is read-only binary; mode must be 'rb', not {mode!r}")
-    from .project import Project
     from .view import TrackedView
 
     if isinstance(repo, Project):

@@ -143,7 +143,6 @@ def open_source(url: str, rev: str | None = None, *, base: Path | None = None,
 @contextlib.contextmanager
 def _open_source(url: str, rev: str | None, *, base: Path | None,
                  remote_config: dict[str, Any] | None) -> Iterator[Source]:
-    from .project import Project
     from .remote.config import apply_overrides
 
     local = Path(base or ".", url).expanduser() if not os.path.isabs(url) else Path(url)
