@@ -2,6 +2,7 @@
 
     source /tmp/s3env.sh      # or any S3 endpoint in CAS_TEST_S3_ENDPOINT + AWS_* keys
     python -m benchmarks.remote_read [--size-mb 1024] [--parts 16] [--workers 4] [--runs 2]
+                                     [--folder] [--no-s3]
 
 Generates a hive-partitioned Parquet dataset of about ``--size-mb`` MB (random float64 and
 int64 columns, which do not compress, and a dictionary-friendly string column), tracks it
@@ -14,7 +15,10 @@ plus a few aggregates (rows, sums, a group-by), once through ``cas://`` (``rev``
 through ``s3://`` (s3fs, the same Parquet reader). Runs alternate between the two so that
 neither always gets the warmer machine. Aggregates must equal those computed from the
 original files; throughput is the dataset's bytes over the wall time of the job (cluster
-start excluded). Prints a Markdown table. The bucket is deleted at the end.
+start excluded). Prints a Markdown table. The bucket is deleted at the end. ``--folder``
+adds the same pair without an S3 server: cas:// from a folder remote (a ``cas push`` to a
+local folder) and the plain files on local disk, which isolates what casstore's reading
+costs on the client (range planning, verification, decompression, copies).
 """
 
 from __future__ import annotations
@@ -192,6 +196,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2, help="runs of each reader")
     ap.add_argument("--endpoint", default=os.environ.get("CAS_TEST_S3_ENDPOINT"))
     ap.add_argument("--keep", action="store_true", help="keep the work folder and bucket")
+    ap.add_argument("--folder", action="store_true",
+                    help="also read from a folder remote (cas://) and the plain files on "
+                         "local disk (fsspec), where no S3 server takes part")
+    ap.add_argument("--no-s3", action="store_true", help="skip the two S3 readers")
     args = ap.parse_args()
     if not args.endpoint:
         raise SystemExit("no S3 endpoint: source /tmp/s3env.sh or pass --endpoint")
@@ -227,6 +235,10 @@ def main() -> None:
         t = time.perf_counter()
         s3.put(str(repo / "data"), f"{bucket}/plain/data", recursive=True)
         print(f"plain upload: {time.perf_counter() - t:.1f} s", flush=True)
+        if args.folder:
+            _sh(repo, cas, "remote", "add", "folder", str(work / "folder-remote"))
+            _sh(repo, cas, "push", "-r", "folder")
+            shutil.copytree(repo / "data", work / "plain")
         shutil.rmtree(repo / "data")
         shutil.rmtree(repo / ".cas" / "cache")
 
@@ -237,6 +249,13 @@ def main() -> None:
             "s3fs (plain objects)": (
                 f"s3://{bucket}/plain/data", {"endpoint_url": args.endpoint}),
         }
+        if args.no_s3:
+            readers.clear()
+        if args.folder:
+            readers["cas:// (folder remote, no cache)"] = (
+                "cas://data", {"repo": str(repo), "rev": "v1", "remote": "folder",
+                               "cache": "none"})
+            readers["local files (fsspec)"] = (f"file://{work / 'plain'}", {})
         results: dict[str, list[dict[str, Any]]] = {k: [] for k in readers}
         order = list(readers)
         for r in range(args.runs):
@@ -254,9 +273,8 @@ def main() -> None:
         if not args.runs:
             print(f"no runs; work folder {work}, bucket {bucket}")
             return
-        cas_name, s3_name = order
         best = {k: min(g["seconds"] for g in v) for k, v in results.items()}
-        fetched = sum(s.get("bytes", 0) for s in results[cas_name][-1]["fetched"])
+        fetched = sum(s.get("bytes", 0) for s in results[order[0]][-1]["fetched"])
         print()
         print(f"{len(files)} Parquet files, {total / MB:.0f} MB, {want['rows']:,} rows; "
               f"LocalCluster of {args.workers} worker processes x 1 thread; "
@@ -268,11 +286,14 @@ def main() -> None:
             runs = ", ".join(f"{g['seconds']:.1f}" for g in v)
             print(f"| {k} | {runs} | {best[k]:.1f} | {total / MB / best[k]:.0f} |")
         print()
-        print(f"cas:// / s3fs throughput ratio (best runs): {best[s3_name] / best[cas_name]:.2f}"
-              f"; cas:// workers fetched {fetched / MB:.0f} MB from the packs for "
+        for cas_name, plain_name in zip(order[::2], order[1::2], strict=True):
+            print(f"{cas_name} / {plain_name} throughput ratio (best runs): "
+                  f"{best[plain_name] / best[cas_name]:.2f}")
+        print(f"cas:// workers fetched {fetched / MB:.0f} MB from the packs for "
               f"{total / MB:.0f} MB of files (aggregates equal to the original files' in "
               "every run)")
-        print(range_read_cost(s3, bucket))
+        if not args.no_s3:
+            print(range_read_cost(s3, bucket))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
