@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .atomic import WorkTmp, atomic_write_bytes
-from .chunker import Chunker, ChunkParams
 from .config import Config
 from .errors import ConfigError, NotARepoError, PathError
 from .pointer import SUFFIX, NotAPointerError, Pointer, pointer_path_for, read_pointer
 from .reporting import SILENT, Reporter
 from .statcache import StatCache
-from .store import roots
 from .workspace import find_pointers
 
 if TYPE_CHECKING:
     from typing import Self
 
+    from .chunker import Chunker
     from .store.local import LocalStore
 
 CAS_DIR = ".cas"
@@ -110,6 +109,9 @@ class Project:
 
     def in_cache(self, oid: bytes) -> bool:
         """Whether a pointer's top object is cached: a marker stat, else the index."""
+        # Imported on first use, like the store itself (start-up time).
+        from .store import roots
+
         if roots.known(self.cache_root, oid):
             return True
         if self.cache.has(oid):
@@ -128,6 +130,10 @@ class Project:
 
     def chunker(self) -> Chunker:
         """A chunker with this repository's chunking parameters."""
+        # Imported on first use: the chunker loads pyfastcdc, which only add needs
+        # (start-up time).
+        from .chunker import Chunker, ChunkParams
+
         return Chunker(ChunkParams.from_dict(self.config.get("chunking") or {}))
 
     def close(self) -> None:

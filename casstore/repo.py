@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .atomic import atomic_write_text
-from .chunker import ChunkParams
 from .errors import PathError
 from .gitutil import NO_REVISIONS, RevSelection
 from .ignore import write_template
@@ -60,6 +59,8 @@ class Repo(Project):
             raise PathError(f"{root} is already a casstore repository (use --force to reset "
                             "its config)")
         cas.mkdir(exist_ok=True)
+        from .chunker import ChunkParams  # loads pyfastcdc: only init and add need it
+
         cfg = {"core": {"compression": "auto"},
                "chunking": ChunkParams().as_dict(),
                "versioning": {"scheme": "semantic"}}
