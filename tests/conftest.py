@@ -1,11 +1,19 @@
-"""Shared fixtures: temporary Git repositories and a runner for the real `cas` command."""
+"""Shared fixtures: temporary Git repositories, a runner for the real `cas` command, and the
+reliability suite's figures.
+
+Tests run in parallel (pytest-xdist, ``addopts`` in pyproject.toml): each test makes what it
+needs under its own ``tmp_path`` (S3 tests: a fresh bucket; servers and proxies: a free port
+the kernel picks), so no test depends on another's files, ports or order.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +26,41 @@ CAS = shutil.which("cas", path=str(Path(sys.executable).parent)) or shutil.which
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--long", action="store_true", default=False,
                      help="run the long variants (marked slow)")
+
+
+# Figures of the reliability suite (kills landed, faults injected, hostile cases), written as
+# JSON to the file named by CAS_RELIABILITY_FIGURES at the end of the run, for
+# docs/reliability.md. Under xdist each worker counts its own tests and hands its figures to
+# the controller (``workeroutput``), which merges them and alone writes the file. The hooks
+# live here, not in tests/reliability/: the controller loads only this conftest.
+FIGURES: Counter = Counter()
+_MAXIMA = "slowest"  # a figure named so is the largest of the workers', not their sum
+
+
+@pytest.fixture
+def figures() -> Counter:
+    """Add to a named count: ``figures["add: kills landed"] += 1``."""
+    return FIGURES
+
+
+def merge_figures(into: Counter, other: dict[str, int]) -> None:
+    for key, value in other.items():
+        into[key] = max(into[key], value) if _MAXIMA in key else into[key] + value
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    merge_figures(FIGURES, getattr(node, "workeroutput", {}).get("cas_figures", {}))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller writes the file
+        workeroutput["cas_figures"] = dict(FIGURES)
+        return
+    out = os.environ.get("CAS_RELIABILITY_FIGURES")
+    if out and FIGURES:
+        Path(out).write_text(json.dumps(dict(sorted(FIGURES.items())), indent=2) + "\n")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -66,14 +109,24 @@ def git(cwd: Path, *args: str) -> str:
                           env=git_env()).stdout
 
 
+def init_repo(root: Path) -> Path:
+    """``git init`` and ``cas init`` in a new folder ``root``, for tests whose subject is not
+    ``cas init``: in-process (``Repo.init``, what the command calls), because a ``cas``
+    subprocess costs a Python start-up and every test needs a repository. The command itself
+    is tested where it is the subject (test_everyday_*, test_core_e2e, the README's blocks).
+    """
+    from casstore.repo import Repo
+
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    Repo.init(root).close()
+    return root
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A fresh Git repository with `cas init` done."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    run_cas(root, "init")
-    return root
+    """A fresh Git repository with `cas init` done (``init_repo``)."""
+    return init_repo(tmp_path / "repo")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import git, run_cas, write_random
+from conftest import git, init_repo, run_cas, write_random
 
 from casstore.errors import CorruptObjectError, RemoteError
 from casstore.ops.sync import fetch, mark_remote_states, pull, push
@@ -96,10 +96,7 @@ def test_many_small_files_land_as_few_objects(repo: Path, cas, tmp_path: Path) -
 
 
 def _api_repo(path: Path) -> Repo:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    run_cas(path, "init")
-    return Repo(path)
+    return Repo(init_repo(path))
 
 
 def test_memory_remote_push_fetch_only_what_is_asked(tmp_path: Path) -> None:

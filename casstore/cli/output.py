@@ -6,11 +6,13 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..repo import Repo
 from ..units import human_bytes, plural  # noqa: F401 - re-exported for the commands
 from .app import STATE
+
+if TYPE_CHECKING:
+    from ..repo import Repo
 
 
 def say(text: str) -> None:
@@ -93,4 +95,9 @@ class CliReporter:
 
 
 def open_repo() -> Repo:
+    # Imported here for start-up time: every command module imports this one, and the
+    # facade brings the config (yaml), pointers and the workspace scan, which --help,
+    # --version and shell completion never need.
+    from ..repo import Repo
+
     return Repo(".", reporter=CliReporter())

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import CAS, git, git_env, run_cas
+from conftest import CAS, git_env, init_repo, run_cas
 
 from casstore.errors import CorruptObjectError, RemoteError
 from casstore.hashing import digest_bytes
@@ -77,10 +77,7 @@ class HostileRemote:
 
 
 def make_repo(tmp_path: Path) -> tuple[Path, HostileRemote]:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    run_cas(root, "init")
+    root = init_repo(tmp_path / "repo")
     run_cas(root, "remote", "add", "origin", str(tmp_path / "remote"), "--default")
     (tmp_path / "remote").mkdir()
     return root, HostileRemote(tmp_path / "remote")
