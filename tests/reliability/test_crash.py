@@ -9,7 +9,7 @@ The power-loss variant writes what a crash between "data written" and "renamed i
 leaves behind (temp packs, a truncated temp pack, an unindexed pack, temp index and pointer
 files) and checks the same promises.
 
-Kill points: 10 per command by default, 50 with ``--long``.
+Kill points: 6 per command by default, 50 with ``--long``.
 """
 
 from __future__ import annotations

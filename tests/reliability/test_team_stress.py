@@ -30,7 +30,9 @@ Then ``cas fsck --remote`` must be clean. A quiet end deletes every branch but m
 twice with the grace period elapsed before each, and checks that the bytes of packs on the
 remote went down and that main still pulls byte-identical into a new clone.
 
-The default variants run the team for 40 s; ``--long`` runs it for 10 minutes.
+The default variants run the team until every kind of event above has happened (pushes,
+amends, branches created and deleted, re-adds of deleted bytes, gc runs that condemned and
+deleted packs: ``EVENTS``), at least 10 s and at most 40 s; ``--long`` runs it for 10 minutes.
 """
 
 from __future__ import annotations
@@ -58,8 +60,13 @@ KiB = 1024
 GRACE_SECONDS = 2.0
 GRACE_HOURS = f"{GRACE_SECONDS / 3600:.6f}"  # 0.000556 h
 CMD_TIMEOUT = 90.0  # seconds any one cas or git command may take
-SHORT_SECONDS = 40.0
+SHORT_SECONDS = 40.0  # the default variants' longest team phase ...
+SHORT_MIN_SECONDS = 10.0  # ... and shortest: it ends once EVENTS all happened
 LONG_SECONDS = 600.0
+# Each kind of event the team phase exists for, and how many of it end a default run early
+# (the checks after the team phase ask for these counts or fewer).
+EVENTS = {"pushes": 6, "amends": 1, "branches_created": 1, "branches_deleted": 1,
+          "readds_of_deleted_bytes": 1, "gc_runs": 3, "packs_condemned": 1, "packs_deleted": 1}
 SHARED_PARTS = tuple(range(1, 13))  # seeds of parts every writer draws from
 FILES = ("f0.bin", "f1.bin", "f2.bin", "f3.bin")  # each writer's files, under data/<writer>/
 GC_BUSY = "another gc is running on"
@@ -458,9 +465,17 @@ def test_team_and_remote_gc_at_once(backend: str, seconds: float, tmp_path: Path
                                                        team), daemon=True) for w in writers]
     threads.append(threading.Thread(target=run_loop, args=("collector d", None, collector_step,
                                                            team), daemon=True))
+    phase = time.monotonic()
     for t in threads:
         t.start()
-    team.stop.wait(seconds)
+    if seconds == SHORT_SECONDS:
+        team.stop.wait(SHORT_MIN_SECONDS)
+        while not team.stop.wait(0.25) and time.monotonic() - phase < seconds:
+            with team.lock:
+                if all(team.counts[k] >= n for k, n in EVENTS.items()):
+                    break
+    else:
+        team.stop.wait(seconds)
     team.stop.set()
     for t in threads:
         t.join(timeout=2 * CMD_TIMEOUT)
