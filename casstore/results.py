@@ -51,6 +51,8 @@ class StatusEntry(_Jsonable):
 @dataclass
 class CheckoutResult(_Jsonable):
     restored: list[str] = field(default_factory=list)
+    # Files found as tracked, or whole folders (a trailing "/") whose tree digest matched:
+    # an unchanged million-file folder is one entry, not a million.
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # one-line messages
