@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
+import xxhash
 
 from .tables import TableError
 
@@ -95,6 +96,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
 def _hash_bytes(arr: Any) -> np.ndarray:
     """One hash per string or binary value: the sum over its bytes of mix(byte, position),
     mixed with its length, computed over the Arrow buffers in slices of about 1 MiB."""
+    # start-up: pyarrow costs 0.1-0.2 s to import; only table diffs need it
     import pyarrow as pa
 
     arr = arr.cast(pa.large_binary())
@@ -126,6 +128,7 @@ def _hash_bytes(arr: Any) -> np.ndarray:
 
 def _hash_column(arr: Any, as_text: bool) -> np.ndarray:
     """One uint64 per value of an Arrow array; nulls hash to one constant."""
+    # start-up: pyarrow, as in _hash_bytes
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -160,8 +163,6 @@ def _hash_column(arr: Any, as_text: bool) -> np.ndarray:
                 or pa.types.is_large_binary(t):
             h = _hash_bytes(arr)
         else:
-            import xxhash
-
             h = np.fromiter((xxhash.xxh3_64_intdigest(repr(x).encode())
                              for x in arr.to_pylist()), dtype=np.uint64, count=len(arr))
         if arr.null_count:
@@ -192,16 +193,19 @@ class _Side:
     rows: int | None = None
 
     def load_schema(self) -> None:
+        # start-up: pyarrow and its Parquet/CSV readers, only for table diffs
         import pyarrow as pa
 
         with self.open() as f:
             try:
                 if self.fmt == "parquet":
+                    # start-up: as above
                     import pyarrow.parquet as pq
 
                     pf = pq.ParquetFile(f)
                     schema, self.rows = pf.schema_arrow, pf.metadata.num_rows
                 else:
+                    # start-up: as above
                     import pyarrow.csv as pcsv
 
                     schema = pcsv.open_csv(
@@ -215,11 +219,13 @@ class _Side:
 
     def batches(self, columns: list[str]) -> Iterator[Any]:
         """Record batches of ``columns`` in file order (CSV: every column as text)."""
+        # start-up: pyarrow and its readers, as in load_schema
         import pyarrow as pa
 
         with self.open() as f:
             try:
                 if self.fmt == "parquet":
+                    # start-up: as above
                     import pyarrow.parquet as pq
 
                     # pre_buffer (the default) reads a whole row group's columns ahead
@@ -227,6 +233,7 @@ class _Side:
                     pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20)
                     yield from pf.iter_batches(batch_size=_BATCH_ROWS, columns=columns)
                 else:
+                    # start-up: as above
                     import pyarrow.csv as pcsv
 
                     # CSV types are guesses from the first block, and a later row may
@@ -456,6 +463,7 @@ def _collect(side: _Side, cols: list[str], hasher: _Hasher, changed: np.ndarray,
         k, _ = hasher.hashes(batch)
         sel = _in(changed, k)
         if sel.any():
+            # start-up: pyarrow, as in _hash_bytes
             import pyarrow as pa
 
             sub = batch.filter(pa.array(sel))
@@ -464,6 +472,7 @@ def _collect(side: _Side, cols: list[str], hasher: _Hasher, changed: np.ndarray,
                 hashes.setdefault(kh, {c: int(ch[c][j]) for c in cols})
         ex = _in(examples, k) | _in(want_rows, k)
         if ex.any():
+            # start-up: as above
             import pyarrow as pa
 
             for kh, row in zip(k[ex].tolist(), batch.filter(pa.array(ex)).to_pylist(),

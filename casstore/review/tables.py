@@ -122,6 +122,7 @@ def table_info(f: BinaryIO, fmt: str, *, delimiter: str | None = None) -> TableI
 
 
 def _parquet_info(f: BinaryIO) -> TableInfo:
+    # start-up: pyarrow costs 0.1-0.3 s to import; only table reviews need it
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -136,6 +137,7 @@ def _parquet_info(f: BinaryIO) -> TableInfo:
 
 
 def _csv_info(f: BinaryIO, delimiter: str) -> TableInfo:
+    # start-up: as in _parquet_info
     import pyarrow as pa
     import pyarrow.csv as pcsv
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
+import xxhash
+
 from ..units import human_bytes
 
 __all__ = [
@@ -433,6 +435,7 @@ class _Stats:
         self.dd = 0.0
 
     def update(self, a: Any, b: Any, bits: str) -> None:
+        # start-up: numpy costs ~0.1 s; the header parse and render of weights do not need it
         import numpy as np
 
         self.changed += int(np.count_nonzero(a.view(bits) != b.view(bits)))
@@ -477,6 +480,7 @@ def _finite(x: float) -> float | None:
 def _decode(raw: bytes, dtype: str) -> Any:
     """Elements of one block; BF16 (no numpy dtype) becomes the float32 whose top 16 bits
     it is, exactly."""
+    # start-up: numpy, as in update
     import numpy as np
 
     if dtype == "BF16":
@@ -489,8 +493,8 @@ def _stream(a: TensorRef, b: TensorRef, block: int, numeric: bool
             ) -> tuple[int, str, str, dict[str, Any]]:
     """Read both tensors block by block: (differing bytes, xxh128 a, xxh128 b, numeric
     figures or {}). Memory stays at a few blocks whatever the tensor size."""
+    # start-up: numpy, as in update
     import numpy as np
-    import xxhash
 
     len_a, len_b = a.info.nbytes, b.info.nbytes
     width = DTYPE_BITS[a.info.dtype] // 8 if numeric else 1

@@ -26,6 +26,7 @@ MAX_ROWS_PER_PACK = 1 << 26  # casstore.store.packfile.MAX_ENTRIES
 
 def encode_index(packs: list[str], pack_of_row: np.ndarray, entries: np.ndarray) -> bytes:
     """Serialize entries (ENTRY_DTYPE rows) belonging to ``packs`` as an Arrow IPC file."""
+    # start-up: pyarrow costs ~0.1 s to import; commands that read no index file skip it
     import pyarrow as pa
 
     ids = pa.FixedSizeBinaryArray.from_buffers(
@@ -59,6 +60,7 @@ def _arrow(pa: object, values: np.ndarray, dtype: type) -> object:
 
 def decode_index(data: bytes, name: str = "index") -> tuple[list[str], np.ndarray, np.ndarray]:
     """Parse an index file into (pack names, pack position per row, ENTRY_DTYPE rows)."""
+    # start-up: as in encode_index
     import pyarrow as pa
 
     try:
