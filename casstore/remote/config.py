@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import Config
+import yaml
+
+from ..config import Config, deep_merge
 from ..errors import ConfigError, UsageError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -111,8 +113,6 @@ def redact(text: str, secrets: list[str]) -> str:
 
 def parse_value(raw: str) -> Any:
     """A storage option value typed on the command line: YAML scalars (true, 3, 1.5) or text."""
-    import yaml
-
     try:
         v = yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -269,8 +269,6 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> str | None:
     other repository is written); returns that remote's name."""
     if not overrides:
         return None
-    from ..config import deep_merge
-
     all_ = remotes(cfg)
     name = default_name(cfg) or (next(iter(all_)) if len(all_) == 1 else None)
     if name is None or name not in all_:

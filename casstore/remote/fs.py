@@ -15,10 +15,12 @@ import copy
 import errno
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -177,7 +179,6 @@ class Remote:
         (once per remote: parallel calls wait for the same server)."""
         if self.notify is None or self._noted_slow:
             return fn(*args, **kw)
-        import threading
 
         def slow() -> None:
             if not self._noted_slow and self.notify is not None:
@@ -242,6 +243,7 @@ def classify(exc: BaseException) -> str:
 
 def open_remote(spec: RemoteSpec, base: Path) -> Remote:
     """Open ``spec``'s file system; relative plain paths are taken from ``base``."""
+    # start-up: fsspec costs ~0.15 s to import; only commands that reach a remote need it
     import fsspec
 
     url = spec.url
@@ -286,6 +288,7 @@ def _fail_fast_when_unreachable(fs: Any) -> None:
     error on the first attempt; timeouts, resets and 5xx keep their retries.
     """
     try:
+        # start-up: botocore is there only for s3:// remotes (and costs ~10 ms)
         from botocore.exceptions import EndpointConnectionError
 
         # Create the client now (no request is sent) to reach its events. botocore rewrites
@@ -519,8 +522,6 @@ def modified_time(info: dict[str, Any]) -> float | None:
             with contextlib.suppress(Exception):
                 return float(ts())
         if isinstance(v, str):
-            from datetime import datetime
-
             with contextlib.suppress(ValueError):
                 return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
     return None

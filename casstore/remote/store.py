@@ -24,6 +24,7 @@ from ..reporting import SILENT, Reporter
 from ..store.index import Location
 from ..store.indexfile import check_rows
 from ..store.limits import Limits
+from ..store.local import LocalStore
 from ..store.records import ROOTS
 from ..store.store import IndexPart, Store
 from .config import RemoteSpec
@@ -169,8 +170,6 @@ class RemoteStore(Store):
                      reporter: Reporter = SILENT) -> list[str]:
         """Repack: download the objects in few range requests (verified), write them into
         new packs in a staging folder, publish those."""
-        from ..store.local import LocalStore
-
         stage = self.staging()
         try:
             staged = LocalStore(stage, fsync=False)

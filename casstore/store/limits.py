@@ -48,6 +48,7 @@ class Limits:
     @classmethod
     def from_chunking(cls, chunking: dict[str, Any] | None, **over: int) -> Limits:
         """Limits for a repository whose ``chunking`` config section is given."""
+        # start-up: the chunker imports pyfastcdc (~20 ms); most commands never need it
         from ..chunker import ChunkParams
 
         try:
