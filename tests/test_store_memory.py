@@ -147,3 +147,23 @@ def test_expand_without_vectorised_lookup_gives_the_same(tmp_path: Path) -> None
     m2: set[bytes] = set()
     assert expand(Plain(), roots, missing=m1) == expand(store, roots, missing=m2)
     assert m1 == m2 == {b"\x07" * 16}
+
+
+def test_index_merge_of_several_files_equals_one_index() -> None:
+    """Merging builds the index column by column; the result is the same as one file."""
+    ids = _ids(90, 14)
+    ents = np.zeros(len(ids), ENTRY_DTYPE)
+    ents["id"] = ids_array(ids)
+    ents["type"] = [i % 3 for i in range(len(ids))]
+    ents["offset"] = np.arange(len(ids)) * 10 + 8
+    ents["length"] = ents["raw_length"] = 10
+    packs = ["a" * 32, "b" * 32, "c" * 32]
+    pack_of_row = np.array([i % 3 for i in range(len(ids))], np.uint32)
+    whole = Index(packs, pack_of_row, ents)
+    parts = [([packs[k]], np.zeros(int((pack_of_row == k).sum()), np.uint32),
+              ents[pack_of_row == k]) for k in range(3)]
+    merged = Index.merge(parts)
+    assert len(merged) == len(whole)
+    for oid in ids:
+        assert merged.get(oid) == whole.get(oid)
+    assert bool((merged.hi[1:] >= merged.hi[:-1]).all())

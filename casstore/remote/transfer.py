@@ -343,6 +343,7 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
         chunks.extend(ids[types == ObjectType.CHUNK])
 
     digests, sizes, where = files.table()
+    files.release()
     for a in range(0, len(digests), BATCH):
         part, part_where = digests[a:a + BATCH], where[a:a + BATCH]
         local = cache.types_of(part)
@@ -391,9 +392,12 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
     # 3. chunks, straight into the cache, in batches in pack order: the download plan of
     #    one batch is what is held at once, not a Location per chunk of the whole fetch.
     rows = rindex.rows_of(chunks.ids().array())
+    chunks.clear()
     rows = rows[np.lexsort((rindex.offset[rows], rindex.pack[rows]))]
     res.objects_needed = len(rows) + len(recipes) + len(new_trees)
-    with cache.writer() as w:
+    # Downloads arrive as fast as the pack writer's thread can take them: a short queue
+    # (16 MiB) keeps it busy without holding 64 MiB of copies.
+    with cache.writer(queue_items=16) as w:
         for a in range(0, len(rows), BATCH):
             want = [(rindex.id_at(int(r)), rindex.location_at(int(r)))
                     for r in rows[a:a + BATCH]]
@@ -411,9 +415,9 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
             if not ok:
                 raise CorruptObjectError(f"{name}: the recipe on remote '{rs.name}' does "
                                          "not rebuild the file; run 'cas fsck --remote'")
-            w.put(digest, ObjectType.RECIPE, raw, Codec.ZSTD)
+            w.put(digest, ObjectType.RECIPE, raw, Codec.ZSTD, check_store=False)
         for tid, raw in new_trees.items():
-            w.put(tid, ObjectType.TREE, raw, Codec.ZSTD)
+            w.put(tid, ObjectType.TREE, raw, Codec.ZSTD, check_store=False)
     res.objects_fetched = dl.counts.objects
     res.bytes_downloaded = dl.counts.bytes
     res.ranges = dl.counts.ranges
@@ -464,6 +468,12 @@ class _Files:
 
     def name(self, pos: int) -> str:
         return self._name_list[int(pos)]
+
+    def release(self) -> None:
+        """Drop the collected rows once ``table`` has them (names stay)."""
+        self._ids = bytearray()
+        self._sizes = array("q")
+        self._where = array("I")
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(digests, sizes, name positions), one row per distinct digest (its first)."""

@@ -47,6 +47,7 @@ def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILE
     names, parts = store.load_index()
     res.index_files = len(names)
     index = Index.merge(parts)
+    del parts  # the decoded files: as big as the index again, and not needed past here
     live: IdSet | None = None
     if live_roots is not None:
         roots = list(live_roots())

@@ -153,9 +153,11 @@ class LocalStore(Store):
         self._sizes.clear()
 
     # writing ------------------------------------------------------------------------
-    def writer(self, target_size: int = PACK_TARGET) -> PackWriter:
+    def writer(self, target_size: int = PACK_TARGET, *, queue_items: int = 0) -> PackWriter:
+        """A pack writer; ``queue_items`` bounds the ~1 MiB batches waiting for its thread
+        (default ``PackWriter.QUEUE_ITEMS``)."""
         self.ensure()
-        return PackWriter(self, target_size)
+        return PackWriter(self, target_size, queue_items=queue_items)
 
     def commit_pack(self, tmp: Path, name: str, entries: np.ndarray) -> None:
         """Move a finished (already fsynced) pack into place, then publish its index.
@@ -200,7 +202,7 @@ class WrittenIds:
     (16 bytes per id instead of ~90) once there are many, so that fetching or adding a
     million small objects holds about 16 MB of ids, not 90 MB."""
 
-    FOLD = 1 << 18  # ids; below this (most commands) membership stays a set lookup
+    FOLD = 1 << 16  # ids; below this (most commands) membership stays a set lookup
 
     def __init__(self) -> None:
         self.recent: set[bytes] = set()
@@ -233,7 +235,7 @@ class PackWriter:
     BATCH_BYTES = 1 << 20
     PIECE = 256 << 10
 
-    def __init__(self, store: LocalStore, target_size: int) -> None:
+    def __init__(self, store: LocalStore, target_size: int, *, queue_items: int = 0) -> None:
         self.store = store
         self.target_size = target_size
         self.written = WrittenIds()
@@ -242,7 +244,8 @@ class PackWriter:
         self._open_pack = False
         self._pos = 0
         self._rows: list[tuple[bytes, int, int, int, int, int]] = []
-        self._queue: queue.Queue[tuple[int, object]] = queue.Queue(self.QUEUE_ITEMS)
+        self._queue: queue.Queue[tuple[int, object]] = queue.Queue(
+            queue_items or self.QUEUE_ITEMS)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         # Finished packs waiting for fsync and publication; two keep the disk busy while the
@@ -275,9 +278,13 @@ class PackWriter:
         self._queue.put((op, arg))
 
     def put(self, oid: bytes, otype: ObjectType, data: bytes | memoryview,
-            codec: Codec = Codec.NONE) -> bool:
-        """Store one object unless present; returns whether bytes were written."""
-        if oid in self.written or self.store.has(oid):
+            codec: Codec = Codec.NONE, *, check_store: bool = True) -> bool:
+        """Store one object unless present; returns whether bytes were written.
+
+        ``check_store=False``: the caller has just found the cache lacking it, so only this
+        writer's own objects are checked (after a fetch of a million objects, looking one
+        up would load the whole new index: 60 MB for the few trees written last)."""
+        if oid in self.written or (check_store and self.store.has(oid)):
             return False
         stored = compress(data, codec) if codec != Codec.NONE else data
         if codec != Codec.NONE and len(stored) >= len(data):
