@@ -11,15 +11,14 @@ import io
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import sources
 from .errors import PathError, RemoteError, UsageError
 from .project import Project
 from .reader import ChunkSource, ContentReader
-
-if TYPE_CHECKING:
-    from .sources import ObjectSource
-    from .view import Entry
+from .sources import ObjectSource
+from .view import Entry, TrackedView
 
 
 class CasFile(io.RawIOBase):
@@ -119,9 +118,7 @@ def source_for(repo: Project, remote: str | None,
     """The cache backed by ``remote`` (default: the default remote, if any; ``options``
     override its storage options); RemoteError if ``remote`` was named but cannot serve
     data."""
-    from .sources import source_for as make
-
-    src = make(repo, remote, options=options)
+    src = sources.source_for(repo, remote, options=options)
     if src.backend is None and remote is not None:
         raise RemoteError(f"remote {remote!r} cannot serve data here; check 'cas remote list' "
                           "and that remote support is installed")
@@ -171,8 +168,6 @@ def open(path: str | os.PathLike[str], rev: str | None = None,  # noqa: A001 - t
     """
     if mode not in ("rb", "br"):
         raise UsageError(f"casstore.open is read-only binary; mode must be 'rb', not {mode!r}")
-    from .view import TrackedView
-
     if isinstance(repo, Project):
         r, owned, base = repo, False, repo.root
     else:

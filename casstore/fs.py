@@ -39,9 +39,13 @@ from .errors import CasError, ObjectMissingError, PathError, UsageError
 from .gitutil import git, resolve_rev
 from .hashing import digest_bytes, parse_hex_id
 from .pointer import SUFFIX, Pointer
+from .recipe import decode_recipe
+from .remote.chunkcache import parse_size
 from .remote.config import RemoteSpec, check_url, redact_url, resolve
 from .remote.reading import RemoteReader, shared_reader
 from .repo import CAS_DIR, Repo
+from .store.limits import Limits
+from .store.objects import ObjectType
 from .view import Entry, TrackedView, normalize
 
 DEFAULT_CACHE_SIZE = 1 << 30
@@ -306,8 +310,6 @@ class Direct:
     def __init__(self, spec: RemoteSpec, base: str, pointers: dict[str, dict[str, Any]],
                  chunking: dict[str, Any] | None, cache: str, cache_size: int,
                  rev: str | None) -> None:
-        from .store.limits import Limits
-
         self.spec = spec
         self.base = base
         self.pointers = pointers
@@ -326,8 +328,6 @@ class Direct:
              roots: dict[str, Any] | None, chunking: dict[str, Any] | None) -> Direct:
         """Resolve the remote and read the pointers: from ``roots`` if given, else from
         ``repo`` at ``rev`` (or its working tree)."""
-        from .remote.chunkcache import parse_size
-
         size = parse_size(cache_size) if cache_size is not None else DEFAULT_CACHE_SIZE
         r: Repo | None = None
         try:
@@ -387,8 +387,6 @@ class Direct:
         start = next((i for i, e in enumerate(files) if e.path == sub), None)
         if start is None:
             return
-        from .store.objects import ObjectType
-
         index = reader.index()
         ids = []
         for e in files[start:start + PREFETCH_RECIPES]:
@@ -443,9 +441,6 @@ class Direct:
         return out
 
     def _kind_and_size(self, digest: bytes, rel: str) -> dict[str, Any]:
-        from .recipe import decode_recipe
-        from .store.objects import ObjectType
-
         reader = self.reader()
         loc = reader.locate(digest)
         if loc is None:

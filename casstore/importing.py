@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_open, atomic_write_text
-from .errors import CasError, PathError, PointerError
+from .errors import CasError, PathError, PointerError, RemoteError
 from .files import chunk_list, restore_file
 from .gitutil import git, resolve_rev
+from .ops.add import INLINE_ENTRIES
 from .ops.checkout import checkout
 from .pointer import SUFFIX, Pointer, pointer_path_for
 from .project import Project
 from .reachability import Root
-from .sources import ObjectSource, StoreBackend, remote_backend
+from .remote.config import apply_overrides
+from .sources import ChainBackend, ObjectSource, StoreBackend, remote_backend
 from .store.objects import ObjectType
 from .tree import TreeEntry, build_tree
 from .view import Entry, TrackedView, normalize
@@ -114,8 +116,6 @@ ENDPOINT_HINT = "; no endpoint_url is set for"  # see casstore.remote.fs.Remote.
 def _endpoint_hint_for_import() -> Iterator[None]:
     """A remote error of the *other* repository names the flag that reaches it: 'cas
     remote modify' would change this repository's remotes, not that one's."""
-    from .errors import RemoteError
-
     try:
         yield
     except RemoteError as exc:
@@ -143,8 +143,6 @@ def open_source(url: str, rev: str | None = None, *, base: Path | None = None,
 @contextlib.contextmanager
 def _open_source(url: str, rev: str | None, *, base: Path | None,
                  remote_config: dict[str, Any] | None) -> Iterator[Source]:
-    from .remote.config import apply_overrides
-
     local = Path(base or ".", url).expanduser() if not os.path.isabs(url) else Path(url)
     if _is_local(str(local)):
         repo = Project(local)
@@ -256,8 +254,6 @@ def get(url: str, path: str, *, rev: str | None = None, out: str | None = None,
 
 
 def _chain(backends: Sequence[Any]) -> Any:
-    from .sources import ChainBackend
-
     live = [b for b in backends if b is not None]
     return ChainBackend(live) if live else None
 
@@ -338,8 +334,6 @@ def _old_pointer(repo: Project, ptr_path: Path) -> Pointer | None:
 
 
 def _pointer_for(repo: Project, source: ObjectSource, found: _Found, name: str) -> Pointer:
-    from .ops.add import INLINE_ENTRIES
-
     e = found.entry
     if found.pointer is not None:
         # The whole artifact: keep its metadata (version, metrics) and inline listing.

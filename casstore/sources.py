@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import ObjectMissingError
+from .errors import CasError, ConfigError, ObjectMissingError
+from .recipe import decode_recipe
 from .store.graph import Root, expand
 from .store.index import Location
+from .store.limits import Limits
 from .store.local import LocalStore
 from .store.objects import Codec, ObjectType
 
@@ -41,7 +43,8 @@ def remote_backend(repo: Project, remote: str | None = None,
     """A backend for ``remote`` (or the default remote) of ``repo``, if one is configured;
     ``options`` (fsspec storage options: endpoint_url, credentials) override the
     configured ones for this process only."""
-    from .errors import CasError, ConfigError
+    # start-up: the remote stack (concurrent.futures, logging, fsspec's backend) costs
+    # ~50 modules; only a cache miss with a remote configured needs it.
     from .remote.backend import RemoteObjects
     from .remote.config import RemoteSpec, remotes, resolve
     from .remote.store import RemoteStore
@@ -54,8 +57,6 @@ def remote_backend(repo: Project, remote: str | None = None,
         return None
     if options:
         spec = RemoteSpec(spec.name, spec.url, {**spec.options, **options})
-    from .store.limits import Limits
-
     limits = Limits.from_chunking(repo.config.get("chunking"))
     return RemoteObjects(lambda: RemoteStore.open(spec, base=repo.root,
                                                   cache_root=repo.cache.root,
@@ -206,8 +207,8 @@ class _Sink:
 
 def _check_recipe(source: ObjectSource, digest: bytes) -> None:
     """A fetched recipe must rebuild its file: its id is the file digest, not its own hash."""
+    # start-up: files imports the chunker (pyfastcdc); only a fetched recipe needs it
     from .files import restore_file
-    from .recipe import decode_recipe
 
     _, data = source.read(digest)
     size = int(decode_recipe(data)["length"].sum())
