@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import atomic_write_text
+from ..conflicts import conflict_message, find_conflict_markers
 from ..digests import StatRow, WorkTree
 from ..errors import CasError, PathError, PointerError
 from ..files import CodecChooser, StoredFile, chunk_list, hash_file, store_file
@@ -106,8 +108,6 @@ def _ingest(repo: Project, path: str | Path, st: os.stat_result, writer: PackWri
 def _previous(ptr_path: Path, repo: Project) -> Pointer | None:
     if not ptr_path.exists():
         return None
-    from ..conflicts import conflict_message, find_conflict_markers
-
     if find_conflict_markers(ptr_path.read_text(encoding="utf-8", errors="replace")):
         # Overwriting would silently drop one side's version and metrics: a person decides.
         raise PointerError(conflict_message(repo.rel(ptr_path)))
@@ -126,8 +126,6 @@ def _write_pointer(repo: Project, ptr_path: Path, new: Pointer, old: Pointer | N
     text = new.dumps()
     if ptr_path.exists() and ptr_path.read_text(encoding="utf-8", errors="replace") == text:
         return False
-    from ..atomic import atomic_write_text
-
     atomic_write_text(ptr_path, text, work=repo.work_tmp)
     return True
 

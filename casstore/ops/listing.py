@@ -57,6 +57,8 @@ def ls(repo: Project, rev: str | None = None, remote: str | None = None) -> list
     found = pointers(repo, rev)
     if remote is None:
         return [_entry(ptr, data, p) for data, p, ptr in found]
+    # start-up: the remote stack and the object graph (fsspec, numpy: ~200 modules) only
+    # for 'cas ls --remote'
     from ..reachability import root_of
     from ..store import records
     from ..store.graph import expand

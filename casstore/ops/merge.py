@@ -16,10 +16,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..atomic import atomic_write_text
 from ..errors import CasError, CorruptObjectError, PointerError
+from ..gitutil import git
 from ..pointer import Pointer, parse_pointer_text
+from ..reachability import Root
+from ..sources import source_for
 from ..store.objects import ObjectType
 from ..tree import TreeEntry, build_tree, decode_tree, encode_tree, walk
+from .add import INLINE_ENTRIES
 from .checkout import checkout
 
 if TYPE_CHECKING:
@@ -198,10 +203,6 @@ def merge_pointers(repo: Project, base_text: str | None, ours_text: str, theirs_
 
 def _merge_dirs(repo: Project, base: Pointer | None, ours: Pointer, theirs: Pointer, shown: str,
                 res: MergeResult) -> Pointer | None:
-    from ..reachability import Root
-    from ..sources import source_for
-    from .add import INLINE_ENTRIES
-
     source = source_for(repo)
     try:
         b = _load_tree(source, base.digest, shown, "base") \
@@ -243,8 +244,6 @@ def _merge_dirs(repo: Project, base: Pointer | None, ours: Pointer, theirs: Poin
 
 def conflicted_pointers(repo: Project) -> list[str]:
     """Root-relative pointer files Git lists as unmerged."""
-    from ..gitutil import git
-
     out = git(repo.root, "diff", "--name-only", "--diff-filter=U", "-z", "--relative")
     return sorted(p for p in out.decode("utf-8", "surrogateescape").split("\0")
                   if p.endswith(".cas"))
@@ -253,9 +252,6 @@ def conflicted_pointers(repo: Project) -> list[str]:
 def merge_conflicted(repo: Project, pointers: list[str] | None = None) -> list[MergeResult]:
     """Resolve pointer files left conflicted by a Git merge, from Git's three index stages;
     merged pointers are written (and their data checked out)."""
-    from ..atomic import atomic_write_text
-    from ..gitutil import git
-
     # Names typed by the user are relative to the current folder; Git's are to the root.
     names = [repo.rel(Path(os.path.abspath(p))) for p in pointers] if pointers \
         else conflicted_pointers(repo)

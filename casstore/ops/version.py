@@ -35,7 +35,7 @@ from ..review.metadata import (
     parse_kv_flags,
     sort_nested,
 )
-from ..review.refs import aliases_of, pointer_rel_for
+from ..review.refs import alias_commit, alias_tag, aliases_of, pointer_rel_for, resolve
 from ..review.schemes import InvalidVersionError, Scheme, get_scheme
 
 if TYPE_CHECKING:
@@ -115,6 +115,8 @@ def scheme_for(repo: Project, data_rel: str, working: Pointer | None,
 
 def _data_digest(repo: Project, ptr_path: Path, ptr: Pointer) -> bytes | None:
     """Digest of the data in the working tree now (None when it is absent)."""
+    # start-up: digests brings the store's index and numpy (~100 modules), which 'cas log'
+    # and 'cas version' on a pointer alone do not need
     from ..digests import DirNow, current_file_digest
 
     data = data_path_for(ptr_path, ptr)
@@ -422,8 +424,6 @@ def alias(repo: Project, path: str, name: str, *, to: str | None = None,
     """Point the alias ``name`` (a Git tag ``PATH@NAME``, moved with force) at a version:
     ``to`` (a version, alias or Git revision of the artifact), else the committed version
     in the working tree; or, with ``remove``, delete it."""
-    from ..review.refs import alias_commit, alias_tag, resolve
-
     rel = pointer_rel_for(repo, path)
     data_rel = rel[:-len(SUFFIX)]
     tag = alias_tag(data_rel, name)
