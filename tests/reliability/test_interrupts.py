@@ -4,8 +4,8 @@ store consistent; ``cas add --sha256`` hashes the same bytes for both digests.
 
 Instants are drawn from a seeded ``random.Random`` over [start, 110%] of the time an
 uninterrupted run took, where "start" is the measured time the interpreter needs before
-casstore's first line runs (a signal before that meets Python, not casstore). 10 instants
-per command by default (SIGINT and SIGTERM alternating), 100 with ``--long``.
+casstore's first line runs (a signal before that meets Python, not casstore). 20 instants
+per command by default, 100 with ``--long``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .helpers import MiB, finish, fsck, start_cas, status, workspace_data
 
 LINE = "cas: interrupted; the store is consistent, re-run the command to finish"
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-RUNS_DEFAULT, RUNS_LONG = 10, 100  # each instant costs ~3 cas commands
+RUNS_DEFAULT, RUNS_LONG = 20, 100
 DEADLINE = 2.0
 TRACKED = ["model.bin", "data"]
 
