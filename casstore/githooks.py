@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_text
 from .errors import CasError, NotARepoError
 from .gitutil import git, git_ok
+from .pointer import SUFFIX, data_path_for, parse_pointer_bytes
 from .project import gitignore_line
 
 if TYPE_CHECKING:
@@ -50,8 +52,6 @@ class InstallResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        from dataclasses import asdict
-
         return asdict(self)
 
 
@@ -233,10 +233,8 @@ def leave_other_branch_data(repo: Project, prev: str) -> list[str]:
     commit it. Remove it when it is unchanged and the cache holds it (switching back
     restores it); otherwise keep it and git-ignore it in .git/info/exclude, which is never
     committed. Returns one line per path, saying which."""
-    import shutil
-
+    # start-up: digests brings the store's index and numpy; only a branch switch needs it
     from .digests import DirNow, current_file_digest
-    from .pointer import SUFFIX, data_path_for, parse_pointer_bytes
 
     listing = git(repo.root, "ls-tree", "-r", "--name-only", "-z", prev, check=False)
     lines: list[str] = []

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .atomic import atomic_write_text
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -72,8 +73,6 @@ class IgnoreRules:
 def write_template(root: Path) -> bool:
     """Write the default ``.casignore`` unless the project already has one (its rules are
     the user's); returns whether it was written."""
-    from .atomic import atomic_write_text
-
     path = root / FILE_NAME
     if path.exists():
         return False
@@ -84,6 +83,7 @@ def write_template(root: Path) -> bool:
 @lru_cache(maxsize=4)
 def _parse(path: str, mtime_ns: int, size: int) -> GitIgnoreSpec:
     # Keyed on the stat so a long-lived library process sees edits.
+    # start-up: pathspec costs ~35 ms (46 modules); only a .casignore needs it
     from pathspec import GitIgnoreSpec
 
     if size > MAX_BYTES:

@@ -89,8 +89,8 @@ class Project:
 
     @cached_property
     def cache(self) -> LocalStore:
-        # Imported on first use: numpy and pyarrow come with the store, and commands that
-        # never touch it (status of an unchanged tree) should not pay for them.
+        # Imported on first use (start-up time): numpy and pyarrow come with the store, and
+        # commands that never touch it (status of an unchanged tree) should not pay for them.
         from . import clones
         from .store.local import LocalStore
 

@@ -7,6 +7,8 @@ so a report degrades to what the pointers alone say, as in CI without a remote.
 
 from __future__ import annotations
 
+import json
+import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,7 +32,14 @@ from ..tree import (
     walk,
 )
 from .settings import TableKeys
-from .tables import TableError
+from .tables import TableError, detect_format, diff_tables, table_info
+from .tensors import (
+    SafetensorsError,
+    TensorRef,
+    diff_tensor_sets,
+    diff_tensors,
+    parse_header,
+)
 
 MAX_DETAILED_FILES = 10  # table diffs inside one folder, to bound the work per report
 
@@ -264,8 +273,6 @@ def tensor_diff(store: LocalStore, old: Pointer, new: Pointer,
     Headers are read through the content reader, and tensors whose bytes map to the same
     chunks on both sides are known equal without reading them.
     """
-    from .tensors import diff_tensors, parse_header
-
     if old.kind != "file" or new.kind != "file" or not (is_safetensors(old.path)
                                                         and is_safetensors(new.path)):
         return None
@@ -291,8 +298,8 @@ def table_diff(store: LocalStore, old_name: str, old_digest: bytes, old_size: in
                rows: RowOptions | None = None, display: str = "") -> Any:
     """TableDiff (schema and row counts, and with ``rows`` the row-level difference) of two
     Parquet/CSV versions, or None when the cache lacks one or the files are no tables."""
+    # start-up: rowdiff costs ~17 ms (7 modules); only table diffs load it
     from .rowdiff import row_diff
-    from .tables import detect_format, diff_tables, table_info
 
     if store.locate(old_digest) is None or store.locate(new_digest) is None:
         return None
@@ -333,8 +340,6 @@ def _delimiter(name: str) -> str | None:
 
 
 def is_table(name: str) -> bool:
-    from .tables import detect_format
-
     return detect_format(name) is not None
 
 
@@ -367,9 +372,6 @@ def _models(store: LocalStore, entries: list[TreeEntry], notes: list[str], displ
     """The models of a folder: {model name: {file: entry}}. A sharded model is named after
     its index (``model.safetensors`` for ``model.safetensors.index.json``) and holds the
     shards its weight map names; every other safetensors file is a model of its own."""
-    import json
-    import posixpath
-
     files = {e.path: e for e in entries if e.digest is not None}
     out: dict[str, dict[str, TreeEntry]] = {}
     claimed: set[str] = set()
@@ -405,8 +407,6 @@ def _models(store: LocalStore, entries: list[TreeEntry], notes: list[str], displ
 def _tensor_refs(store: LocalStore, members: dict[str, TreeEntry],
                  readers: dict[str, ContentReader]) -> dict[str, Any] | None:
     """{tensor name: TensorRef} over all files of one model; None if the cache lacks one."""
-    from .tensors import SafetensorsError, TensorRef, parse_header
-
     refs: dict[str, Any] = {}
     for path, e in sorted(members.items()):
         assert e.digest is not None
@@ -428,8 +428,6 @@ def folder_tensor_diffs(store: LocalStore, old: Pointer, new: Pointer, notes: li
     """{model name: TensorDiff} for the safetensors models of two folder versions that
     changed, tensors matched by name across shards; models the cache cannot read are
     left out with a note."""
-    from .tensors import SafetensorsError, diff_tensor_sets
-
     ta, tb = tree_entries(store, old.digest), tree_entries(store, new.digest)
     if ta is None or tb is None:
         return {}
@@ -472,9 +470,6 @@ def format_details(store: LocalStore, old: Pointer, new: Pointer, files: FileCha
     """Tensors, tables and the models and tables inside folders of two versions; problems
     reading a format become notes, never failures of the whole report. With ``rows``,
     tables are compared row by row (which reads them whole, streaming)."""
-    from .tables import TableError
-    from .tensors import SafetensorsError
-
     out = Details()
     if rows is not None:
         rows.notes = notes

@@ -8,10 +8,13 @@ Text that is not a valid pointer is shown as it is, so a broken pointer stays vi
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CasError
 from ..pointer import Pointer, parse_pointer_text
+from ..store.objects import ObjectType
+from ..tree import walk
 from ..units import human_bytes
 
 if TYPE_CHECKING:
@@ -40,11 +43,9 @@ def _files(ptr: Pointer, repo: Project | None) -> list[str] | None:
         return rows
     if repo is None:
         return None
-    from itertools import islice
-
-    from ..store.objects import ObjectType
+    # start-up: the store's trees bring numpy (~100 modules); Git runs this for every
+    # pointer it shows, and only folder pointers need them
     from ..store.trees import tree_loader
-    from ..tree import walk
 
     try:
         loc = repo.cache.locate(ptr.digest)
