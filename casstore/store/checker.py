@@ -23,6 +23,7 @@ from . import records
 from .collector import Snapshot
 from .graph import Root, expand
 from .index import IdSet, Index, find_rows, sort_order, split_ids
+from .memory import return_large_frees
 from .objects import ObjectType
 from .packfile import pack_name
 from .store import Store
@@ -44,6 +45,7 @@ def check_store(store: Store, *, repair: bool = False, reporter: Reporter = SILE
     recipe is damage.
     """
     res = FsckResult(store=store.label)
+    return_large_frees()
     names, parts = store.load_index()
     res.index_files = len(names)
     index = Index.merge(parts)

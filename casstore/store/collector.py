@@ -46,6 +46,7 @@ from . import records
 from .backend import Entry
 from .graph import Root, expand
 from .index import IdSet, Index, Location
+from .memory import return_large_frees
 from .objects import decompress
 from .store import PackInfo, Store
 from .verify import verified
@@ -107,6 +108,7 @@ def collect(store: Store, live_roots: Callable[[], list[Root]], policy: Policy, 
     res = GcResult(store=store.label, dry_run=policy.dry_run,
                    grace_hours=policy.grace / 3600, retention_days=policy.retention / DAY,
                    conditional_lease=store.backend.conditional_create)
+    return_large_frees()
     lease = None if policy.dry_run or policy.immediate else \
         lease_mod.acquire(store, ttl=policy.lease_ttl)  # C1
     try:
