@@ -35,10 +35,13 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "Repo":
+        # start-up: 'import casstore.x' (the CLI's first import included) runs this
+        # package; the facade would add ~40 modules to it, casstore.open ~130 (numpy).
         from .repo import Repo
 
         return Repo
     if name == "open":
+        # start-up: as above
         from .api import open
 
         return open

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
+from ..pointer import SUFFIX, pointer_path_for
 from .app import app
 from .output import detail, human_bytes, open_repo, plural, print_json, say
 
@@ -21,10 +23,6 @@ def add(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Store files and folders in the cache and write their .cas pointer files."""
-    from pathlib import Path
-
-    from ..pointer import SUFFIX, pointer_path_for
-
     with open_repo() as repo:
         # Which pointers existed before, so that a first add says "added", not "updated".
         # (A path given as its pointer, model.pth.cas, names that pointer itself.)

@@ -9,6 +9,9 @@ from typing import Any
 import typer
 from typer.core import TyperOption
 
+from .. import __version__
+from ..errors import UsageError
+
 app = typer.Typer(
     name="cas",
     help="Version large data and model files next to your code, deduplicated by chunk.",
@@ -36,8 +39,6 @@ VERBOSE_HELP = "Print more detail."
 
 def _show_version(value: bool) -> None:
     if value:
-        from .. import __version__
-
         print(f"cas (casstore) {__version__}")
         raise typer.Exit(0)
 
@@ -61,8 +62,6 @@ def main_options(
         try:
             os.chdir(directory)
         except OSError as exc:
-            from ..errors import UsageError
-
             raise UsageError(f"cannot change to {directory}: {exc.strerror}") from None
 
 

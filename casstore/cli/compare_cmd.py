@@ -31,6 +31,7 @@ def compare(
     if json_out or fmt == "json":
         print_json(res.to_dict())
     else:
+        # start-up: review.render brings the table and tensor reviews (~50 ms)
         from ..review.render import compare_markdown, compare_text
 
         say(compare_markdown(res).rstrip() if fmt == "markdown" else compare_text(res))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -26,6 +27,7 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def _shown(key: str, value: Any) -> Any:
     """The value as --list prints it: secrets (by option name) and URL passwords as ***,
     with the same rules as ``cas remote list``, so a pasted listing leaks nothing."""
+    # start-up: remote.config brings the config module and yaml, which --help does not load
     from ..remote.config import REDACTED, is_secret, redact_url
 
     if is_secret(key.rsplit(".", 1)[-1]):
@@ -37,8 +39,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        import json
-
         return json.dumps(value, sort_keys=True)
     return str(value)
 
@@ -85,6 +85,7 @@ def config(
         raise UsageError("give a KEY (cas config core.remote), KEY VALUE to set it, "
                          "--unset KEY or --list")
     _check_key(key)
+    # start-up: as in _shown
     from ..remote.config import is_secret, parse_value
 
     with open_repo() as repo:

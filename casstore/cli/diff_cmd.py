@@ -35,6 +35,7 @@ def gate(regressions: list[Regression], rules: bool) -> None:
     stderr, so that the report on stdout (a pull-request comment) stays as it is and the
     CI log still shows why the check failed.
     """
+    # start-up: review.render brings the table and tensor reviews (~50 ms)
     from ..review.render import regression_lines
 
     if not rules:
@@ -71,6 +72,7 @@ def diff(
     if json_out or fmt == "json":
         print_json(res.to_dict())
     else:
+        # start-up: as in gate
         from ..review.render import diff_markdown, diff_text
 
         say(diff_markdown(res).rstrip() if fmt == "markdown" else diff_text(res))

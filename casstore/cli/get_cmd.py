@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..errors import NotARepoError
 from .app import app
 from .output import CliReporter, human_bytes, plural, print_json, say
 
@@ -26,8 +27,7 @@ def get(
 
     Use 'cas import' instead to track it here.
     """
-    from ..errors import NotARepoError
-    from ..repo import Repo
+    from ..repo import Repo  # here for start-up time: see output.open_repo
 
     try:
         here: Repo | None = Repo(".", reporter=CliReporter())

@@ -30,6 +30,7 @@ def import_(
     Its data enters the cache and the workspace, and the pointer records its source so
     'cas update' can refresh it.
     """
+    # start-up: remote.config brings the config module and yaml, which --help does not load
     from ..remote.config import parse_overrides
 
     overrides = parse_overrides(remote_config)
@@ -54,6 +55,7 @@ def update(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Refresh imported artifacts to the newest commit of their recorded revision."""
+    # start-up: remote.config brings the config module and yaml, which --help does not load
     from ..remote.config import parse_overrides
 
     overrides = parse_overrides(remote_config)

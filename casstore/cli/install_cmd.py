@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from ..errors import CasError, NotARepoError
 from .app import STATE, app
 from .output import open_repo, print_json, say, warn
 
@@ -52,8 +53,6 @@ def hook(
     args: list[str] = typer.Argument(None, help="The hook's arguments from Git."),
 ) -> None:
     """Run the casstore part of a Git hook (called by the hooks 'cas install' writes)."""
-    from ..errors import NotARepoError
-
     try:
         repo = open_repo()
     except NotARepoError:
@@ -76,8 +75,7 @@ def hook(
 def textconv(path: str = typer.Argument(..., help="A pointer file (Git passes a temp copy).")
              ) -> None:
     """Print a readable summary of a pointer file (Git's diff driver for *.cas)."""
-    from ..errors import CasError
-    from ..repo import Repo
+    from ..repo import Repo  # here for start-up time: see output.open_repo
 
     with open(path, "rb") as f:
         text = f.read(1 << 20).decode("utf-8", "replace")

@@ -14,6 +14,7 @@ HEADLINE = 3  # metrics per row unless versioning.log_metrics names them
 
 
 def _metric_text(metrics: dict[str, Any], names: list[str] | None) -> str:
+    # start-up: every command module loads for --help; only this command needs this
     from ..review.compare import flatten, fmt_value
 
     flat = flatten(metrics)
@@ -55,6 +56,7 @@ def log(
 
 
 def _plot(entries: list[Any], spec: str) -> None:
+    # start-up: review.plot (html) costs ~12 ms; only 'cas log --plot' draws
     from ..review.compare import flatten
     from ..review.plot import terminal_plot
 

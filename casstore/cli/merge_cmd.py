@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..conflicts import conflict_text
 from .app import app
 from .output import open_repo, print_json, say
 
@@ -48,8 +49,8 @@ def merge_driver(
     name: str = typer.Argument("pointer", help="%P: the pointer's path."),
 ) -> None:
     """Git merge driver for *.cas: merge pointers, exit 1 on a real conflict."""
+    # start-up: every command module loads for --help; only this command needs this
     from ..atomic import atomic_write_text
-    from ..conflicts import conflict_text
 
     def read(p: str) -> str:
         return Path(p).read_bytes()[: 1 << 20].decode("utf-8", "replace")

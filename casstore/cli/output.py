@@ -66,6 +66,7 @@ class CliReporter:
         if not self.interactive or (unit == "B" and total is not None and total < self.MIN_BYTES):
             yield _NoBar()
             return
+        # start-up: rich.progress costs ~70 modules (~65 ms); only a bar on a terminal needs it
         from rich.progress import (
             BarColumn,
             DownloadColumn,

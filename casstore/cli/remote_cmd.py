@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..errors import UsageError
 from .app import app
 from .output import open_repo, print_json, say
 
@@ -41,8 +42,6 @@ def modify(
 ) -> None:
     """Set or unset one option of a remote."""
     if (value is None) != unset:
-        from ..errors import UsageError
-
         raise UsageError("give a VALUE, or --unset to remove the option")
     with open_repo() as repo:
         repo.modify_remote(name, option, None if unset else value, local=local)

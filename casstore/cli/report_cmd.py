@@ -26,6 +26,7 @@ def report(
     It shows each metric over the versions, the params that changed at each version, and
     the data each was trained on.
     """
+    # start-up: review.plot (html) costs ~12 ms; only this command writes a report
     from ..atomic import atomic_write_text
     from ..review.plot import ReportVersion, html_report
 
