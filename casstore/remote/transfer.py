@@ -44,7 +44,7 @@ from ..store.index import IdBuffer, Index, Location, ids_array, sort_order, spli
 from ..store.indexfile import encode_index
 from ..store.local import LocalStore
 from ..store.memory import return_large_frees
-from ..store.objects import Codec, ObjectType, compress
+from ..store.objects import Codec, ObjectType
 from ..store.packfile import salted_copy
 from ..store.verify import verified
 from ..tree import Node, decode_tree, subtree_nodes, tree_version
@@ -273,9 +273,7 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
     # 1. trees of tracked folders, level by level: a folder is one tree per subfolder, and
     #    each level's trees name the next level's. Those the cache lacks are fetched.
     files = _Files()
-    # Trees to write once their files are in: kept compressed, as they will be stored (a
-    # million-file folder has ~65 MB of tree text).
-    new_trees: dict[bytes, tuple[int, int, bytes]] = {}  # id -> (codec, length, stored)
+    new_trees: dict[bytes, bytes] = {}
     level: list[tuple[bytes, str, Node | None]] = []
     for r in roots:
         if r.kind == "dir":
@@ -305,7 +303,7 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
                                              "folder tree")
                 want.append((tid, loc))
         got = dl.fetch(want, "fetching folder lists")
-        new_trees.update({t: _packed(raw) for t, raw in got.items()})
+        new_trees.update(got)
         found.update(got)
         level = []
         for tid, raw in found.items():
@@ -421,9 +419,8 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
                 raise CorruptObjectError(f"{name}: the recipe on remote '{rs.name}' does "
                                          "not rebuild the file; run 'cas fsck --remote'")
             w.put(digest, ObjectType.RECIPE, raw, Codec.ZSTD, check_store=False)
-        for tid, (codec, length, stored) in new_trees.items():
-            if tid not in w.written:
-                w.put_stored(tid, ObjectType.TREE, codec, length, stored)
+        for tid, raw in new_trees.items():
+            w.put(tid, ObjectType.TREE, raw, Codec.ZSTD, check_store=False)
     res.objects_fetched = dl.counts.objects
     res.bytes_downloaded = dl.counts.bytes
     res.ranges = dl.counts.ranges
@@ -450,14 +447,6 @@ def _rebuilds(cache: LocalStore, rows: object, digest: bytes, size: int) -> bool
 
 
 BATCH = 1 << 16  # files looked up, or chunks downloaded, at a time
-
-
-def _packed(raw: bytes) -> tuple[int, int, bytes]:
-    """(codec, decoded length, stored bytes) of an object as a pack would hold it."""
-    stored = bytes(compress(raw, Codec.ZSTD))
-    if len(stored) >= len(raw):
-        return int(Codec.NONE), len(raw), bytes(raw)
-    return int(Codec.ZSTD), len(raw), stored
 
 
 class _Files:
