@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CasError, ConfigError, ObjectMissingError
 from .recipe import decode_recipe
+from .remote.config import RemoteSpec, remotes, resolve
 from .store.graph import Root, expand
 from .store.index import Location
 from .store.limits import Limits
@@ -46,7 +47,6 @@ def remote_backend(repo: Project, remote: str | None = None,
     # start-up: the remote stack (concurrent.futures, logging, fsspec's backend) costs
     # ~50 modules; only a cache miss with a remote configured needs it.
     from .remote.backend import RemoteObjects
-    from .remote.config import RemoteSpec, remotes, resolve
     from .remote.store import RemoteStore
 
     try:
