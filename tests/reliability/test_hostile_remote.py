@@ -433,11 +433,11 @@ def test_unreachable_endpoint_from_the_command_line(tmp_path: Path) -> None:
     run_cas(repo, "add", "f.bin")
     env = git_env()
     env.update({"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"})
-    t0 = time.monotonic()
+    # That a refused connection is tried once, not in rounds of retries, is counted in
+    # process by the test above; here the command's answer is checked (the timeout only
+    # guards against a hang, it is not a speed check).
     res = subprocess.run([CAS, "push", "--remote", "s3"], cwd=repo, capture_output=True,
-                         text=True, env=env, timeout=60)
-    seconds = time.monotonic() - t0
+                         text=True, env=env, timeout=120)
     assert res.returncode == 1
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert_one_line(lines, "'s3'", "127.0.0.1:1")
-    assert seconds < 8, seconds  # generous: was 16 s; one attempt takes well under 1 s
