@@ -145,25 +145,38 @@ def _missing_msg(shown: str) -> str:
             "download it")
 
 
+def _needs_writing(repo: Project, dest: Path, digest: bytes, *, executable: bool,
+                   private: bool, force: bool, added_as: str, res: CheckoutResult) -> bool:
+    """Whether a tracked file must be written at ``dest``: not when it is already there
+    (its mode is fixed and it is reported unchanged), nor when a link, a folder or changes
+    the cache does not hold stand there without --force (reported as failed; ``added_as``
+    is what 'cas add' keeps them under)."""
+    shown = repo.rel(dest)
+    if dest.is_symlink() or dest.is_dir():
+        if not force:
+            res.failed.append(f"{shown} is a {'link' if dest.is_symlink() else 'folder'} "
+                              "where a file is tracked; move it away or use --force")
+            return False
+    elif dest.is_file():
+        cur = current_file_digest(repo, dest)
+        if cur == digest:
+            _fix_mode(dest, executable, private=private)
+            res.unchanged.append(shown)
+            return False
+        if not _safe_to_replace(repo, cur, force):
+            res.failed.append(f"{shown} has changes that are not in the cache; 'cas add "
+                              f"{added_as}' to keep them, or 'cas checkout --force {shown}' "
+                              "to discard them")
+            return False
+    return True
+
+
 def _checkout_file(repo: Project, ptr: Pointer, data: Path, force: bool,
                    res: CheckoutResult) -> None:
     shown = repo.rel(data)
-    if data.is_symlink() or data.is_dir():
-        if not force:
-            res.failed.append(f"{shown} is a {'link' if data.is_symlink() else 'folder'} "
-                              "where a file is tracked; move it away or use --force")
-            return
-    elif data.is_file():
-        cur = current_file_digest(repo, data)
-        if cur == ptr.digest:
-            _fix_mode(data, ptr.executable, private=ptr.mode is not None)
-            res.unchanged.append(shown)
-            return
-        if not _safe_to_replace(repo, cur, force):
-            res.failed.append(f"{shown} has changes that are not in the cache; 'cas add "
-                              f"{shown}' to keep them, or 'cas checkout --force {shown}' to "
-                              "discard them")
-            return
+    if not _needs_writing(repo, data, ptr.digest, executable=ptr.executable,
+                          private=ptr.mode is not None, force=force, added_as=shown, res=res):
+        return
     if not repo.cache.has(ptr.digest):
         res.failed.append(_missing_msg(shown))
         return
@@ -281,21 +294,9 @@ def _checkout_part_file(repo: Project, data: Path, e: TreeEntry, force: bool,
     assert e.digest is not None
     if not _LinkGuard(repo, data, force, res).clear(dest.parent):
         return
-    if dest.is_symlink() or dest.is_dir():
-        if not force:
-            res.failed.append(f"{shown} is a {'link' if dest.is_symlink() else 'folder'} "
-                              "where a file is tracked; move it away or use --force")
-            return
-    elif dest.is_file():
-        cur = current_file_digest(repo, dest)
-        if cur == e.digest:
-            _fix_mode(dest, e.executable)
-            res.unchanged.append(shown)
-            return
-        if not _safe_to_replace(repo, cur, force):
-            res.failed.append(f"{shown} has changes that are not in the cache; 'cas add "
-                              f"{repo.rel(data)}' to keep them, or --force to discard them")
-            return
+    if not _needs_writing(repo, dest, e.digest, executable=e.executable, private=False,
+                          force=force, added_as=repo.rel(data), res=res):
+        return
     if not repo.cache.has(e.digest):
         res.failed.append(_missing_msg(shown))
         return
