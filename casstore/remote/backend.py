@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from ..recipe import decode_recipe
-from ..store.objects import ObjectType
-from .ranges import Downloader
+from .ranges import Downloader, typed_objects
 from .store import RemoteStore
 
 
@@ -30,10 +28,4 @@ class RemoteObjects:
         index = rs.index()
         wanted = [(oid, loc) for oid in ids if (loc := index.get(oid)) is not None]
         got = Downloader(rs).fetch(wanted, "fetching objects")
-        out = {}
-        for oid, loc in wanted:
-            data = got[oid]
-            if loc.type == ObjectType.RECIPE:
-                decode_recipe(data, max_chunk=rs.limits.chunk_max)
-            out[oid] = (loc.type, data)
-        return out
+        return typed_objects(wanted, got, rs.limits.chunk_max)

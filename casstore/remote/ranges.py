@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import CorruptObjectError
+from ..recipe import decode_recipe
 from ..store.index import Location
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
@@ -168,3 +169,18 @@ class Downloader:
                         out[oid] = data
                 bar.advance(sp.end - sp.start)
         return out
+
+
+def typed_objects(wanted: Iterable[tuple[bytes, Location]], got: Mapping[bytes, bytes],
+                  chunk_max: int) -> dict[bytes, tuple[int, bytes]]:
+    """{id: (type, bytes)} of what a Downloader fetched. Chunks and trees were checked
+    against their id while downloaded; a recipe's id is its file's digest, checked only by
+    reading the whole file, so here it must at least parse as a recipe some chunker could
+    have written."""
+    out: dict[bytes, tuple[int, bytes]] = {}
+    for oid, loc in wanted:
+        data = got[oid]
+        if loc.type == ObjectType.RECIPE:
+            decode_recipe(data, max_chunk=chunk_max)
+        out[oid] = (loc.type, data)
+    return out

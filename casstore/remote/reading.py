@@ -23,7 +23,6 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..errors import ObjectMissingError, PackGoneError
-from ..recipe import decode_recipe
 from ..store.index import Index, Location
 from ..store.limits import Limits
 from ..store.objects import ObjectType
@@ -31,7 +30,7 @@ from ..store.store import IndexPart
 from .chunkcache import ChunkCache
 from .config import RemoteSpec
 from .fs import open_remote
-from .ranges import Downloader
+from .ranges import Downloader, typed_objects
 from .store import DEFAULT_JOBS, RemoteStore
 
 # Trees and recipes read are kept in memory (a file's recipe is needed at every open of
@@ -214,15 +213,7 @@ class RemoteReader:
                 self.objects_fetched += dl.counts.objects
                 self.bytes_fetched += dl.counts.bytes
                 self.requests += dl.counts.ranges
-            out: dict[bytes, tuple[int, bytes]] = {}
-            for oid, loc in wanted:
-                data = got[oid]
-                if loc.type == ObjectType.RECIPE:
-                    # A recipe's id is its file's digest (checked only by reading the whole
-                    # file): it must at least be a recipe some chunker could have written.
-                    decode_recipe(data, max_chunk=self.limits.chunk_max)
-                out[oid] = (loc.type, data)
-            return out
+            return typed_objects(wanted, got, self.limits.chunk_max)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _hold(self, oid: bytes, otype: int, data: bytes) -> None:
