@@ -91,6 +91,16 @@ def git_env() -> dict[str, str]:
     return env
 
 
+def s3_env(**extra: str) -> dict[str, str]:
+    """``git_env`` plus the S3 test server's credentials (unless the caller's are set)."""
+    env = git_env()
+    env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env.update(extra)
+    return env
+
+
 def run_cas(cwd: Path, *args: str, check: bool = True, input: str | None = None,
             env: dict[str, str] | None = None, timeout: float = 600) -> Result:
     """Run the installed `cas` command; check=True asserts success."""

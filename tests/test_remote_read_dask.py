@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import git, git_env, run_cas
+from conftest import git, run_cas, s3_env
 from support.s3 import fresh_bucket, s3_endpoint, s3_filesystem
 
 from casstore.errors import CorruptObjectError
@@ -28,15 +28,6 @@ pytestmark = pytest.mark.s3
 
 PARTS_V1 = 4
 ROWS = 30_000  # about 0.7 MB per part: several chunks per file
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = git_env()
-    env.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    env.update(extra)
-    return env
 
 
 def _write_part(folder: Path, part: int, seed: int) -> pd.DataFrame:
@@ -67,20 +58,20 @@ def dataset(repo: Path) -> dict[str, object]:
     are deleted: every read below goes to the remote."""
     endpoint = s3_endpoint()
     url, opts = fresh_bucket(endpoint)
-    run_cas(repo, "remote", "add", "origin", url, "--default", env=_env())
-    run_cas(repo, "remote", "modify", "origin", "endpoint_url", endpoint, "--local", env=_env())
+    run_cas(repo, "remote", "add", "origin", url, "--default", env=s3_env())
+    run_cas(repo, "remote", "modify", "origin", "endpoint_url", endpoint, "--local", env=s3_env())
     data = repo / "data"
     v1 = pd.concat([_write_part(data, p, seed=p) for p in range(PARTS_V1)], ignore_index=True)
-    run_cas(repo, "add", "data", env=_env())
-    run_cas(repo, "push", env=_env())
+    run_cas(repo, "add", "data", env=s3_env())
+    run_cas(repo, "push", env=s3_env())
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "data v1")
     git(repo, "tag", "v1")
     parts = [v1[v1["part"] != 1], _write_part(data, 1, seed=101),
              _write_part(data, PARTS_V1, seed=102)]
     main = pd.concat(parts, ignore_index=True)
-    run_cas(repo, "add", "data", env=_env())
-    run_cas(repo, "push", env=_env())
+    run_cas(repo, "add", "data", env=s3_env())
+    run_cas(repo, "push", env=s3_env())
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "data v2")
     shutil.rmtree(data)
@@ -145,7 +136,7 @@ def test_dask_cluster_reads_a_revision_from_s3_without_checkout_or_cache(
     home.mkdir()
     script = tmp_path / "job.py"
     script.write_text(DASK_JOB)
-    env = _env(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    env = s3_env(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
     proc = subprocess.run([sys.executable, str(script), json.dumps(_opts(dataset))],
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -187,7 +178,7 @@ def test_pandas_and_pyarrow_read_with_remote(dataset: dict[str, object],
                          partitioning="hive").to_table()
     assert _aggregates(table.to_pandas()) == dataset["main"]
     # No repository at all: the folder's digest (as `cas ls --json` prints it) and the URL.
-    digest = json.loads(run_cas(repo, "ls", "v1", "--json", env=_env()).stdout)[0]["digest"]
+    digest = json.loads(run_cas(repo, "ls", "v1", "--json", env=s3_env()).stdout)[0]["digest"]
     monkeypatch.chdir(tmp_path)
     opts = {"remote": dataset["url"], "roots": {"data": digest},
             "remote_options": {"endpoint_url": dataset["endpoint"]}}
@@ -252,7 +243,7 @@ def test_ray_data_reads_through_a_pyarrow_wrapper(dataset: dict[str, object]) ->
 
     fs = fsspec.filesystem("cas", skip_instance_cache=True, **_opts(dataset))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {k: v for k, v in _env().items()
+             runtime_env={"env_vars": {k: v for k, v in s3_env().items()
                                        if k.startswith("AWS_")}})
     try:
         ds = ray.data.read_parquet("data", filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(fs)),
@@ -265,7 +256,7 @@ def test_ray_data_reads_through_a_pyarrow_wrapper(dataset: dict[str, object]) ->
 
 @pytest.fixture(autouse=True)
 def _quiet_aws_env(monkeypatch) -> None:
-    for k, v in _env().items():
+    for k, v in s3_env().items():
         if k.startswith("AWS_"):
             monkeypatch.setitem(os.environ, k, v)
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import git, git_env, run_cas, write_random
+from conftest import git, run_cas, s3_env, write_random
 from support.faultproxy import FaultProxy
 from support.s3 import endpoint_address, fresh_bucket, s3_endpoint
 
@@ -17,16 +17,8 @@ from .helpers import MiB, assert_store_consistent, workspace_data
 pytestmark = pytest.mark.s3
 
 
-def _env() -> dict[str, str]:
-    env = git_env()
-    env.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return env
-
-
 def _cas(cwd: Path, *args: str, check: bool = True):  # noqa: ANN202 - conftest.Result
-    return run_cas(cwd, *args, check=check, env=_env())
+    return run_cas(cwd, *args, check=check, env=s3_env())
 
 
 @pytest.mark.parametrize("rate", [0.10, 0.30], ids=["10pct", "30pct"])
