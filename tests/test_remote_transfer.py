@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import git, init_repo, run_cas, write_random
 
 from casstore.errors import CorruptObjectError, RemoteError
 from casstore.ops.sync import fetch, mark_remote_states, pull, push
 from casstore.remote import config as rc
+from casstore.remote import ranges
 from casstore.remote.ranges import plan_spans
 from casstore.repo import Repo
-from casstore.store.index import Location
+from casstore.store.index import Index, Location
+from casstore.store.packfile import ENTRY_DTYPE
 
 MiB = 1 << 20
 
@@ -281,3 +285,31 @@ def test_index_that_mislabels_a_chunk_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CorruptObjectError, match="should be a chunk"):
         fetch(b)
     assert len(b.cache.index()) == 0
+
+
+@pytest.mark.parametrize("block", [3, 1 << 16])
+def test_plan_row_spans_matches_plan_spans(block: int, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    """Spans planned from index rows, a block of rows at a time, are those planned from
+    locations (the block boundary falls inside spans when ``block`` is 3)."""
+    monkeypatch.setattr(ranges, "ROW_BLOCK", block)
+    rng = random.Random(5)
+    packs = ["a" * 32, "b" * 32, "c" * 32]
+    ents = np.zeros(40, ENTRY_DTYPE)
+    pack_of = np.zeros(40, np.uint32)
+    offsets = {0: 8, 1: 8, 2: 8}
+    for i in range(40):
+        p = rng.randrange(3)
+        n = rng.choice([100, 3000, 2 * MiB])
+        offsets[p] += rng.choice([0, 0, 10, 2 * MiB])
+        ents[i] = (i.to_bytes(16, "big"), 0, 0, n, offsets[p], n)
+        pack_of[i] = p
+        offsets[p] += n
+    idx = Index(packs, pack_of, ents)
+    rows = np.lexsort((idx.offset, idx.pack))
+    want = [(idx.id_at(int(r)), idx.location_at(int(r))) for r in rows]
+    expect = [(s.pack, s.start, s.end, [o for o, _ in s.objects])
+              for s in plan_spans(want, gap=MiB, span=4 * MiB)]
+    got = [(s.pack, s.start, s.end, [idx.id_at(int(r)) for r in s.rows])
+           for s in ranges.plan_row_spans(idx, rows, gap=MiB, span=4 * MiB)]
+    assert got == expect and len(got) > 3

@@ -167,3 +167,14 @@ def test_index_merge_of_several_files_equals_one_index() -> None:
     for oid in ids:
         assert merged.get(oid) == whole.get(oid)
     assert bool((merged.hi[1:] >= merged.hi[:-1]).all())
+
+
+def test_writer_that_does_not_remember_still_writes_every_object(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "c", fsync=False)
+    data = [os.urandom(100 + i) for i in range(50)]
+    with store.writer(remember=False) as w:
+        for d in data:
+            w.put_stored(digest_bytes(d), ObjectType.CHUNK, 0, len(d), d)
+        assert not any(digest_bytes(d) in w.written for d in data)
+    store.invalidate()
+    assert [store.read(digest_bytes(d))[1] for d in data] == data

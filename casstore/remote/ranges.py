@@ -13,13 +13,15 @@ threads stay within ``Limits.in_flight``, whatever ``-j`` is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import CorruptObjectError
 from ..recipe import decode_recipe
-from ..store.index import Location
+from ..store.index import Index, Location
 from ..store.local import PackWriter
 from ..store.objects import Codec, ObjectType
 from ..store.verify import verified
@@ -76,6 +78,47 @@ def plan_spans(wanted: Iterable[tuple[bytes, Location]], *, gap: int = GAP,
     return out
 
 
+@dataclass(frozen=True)
+class RowSpan:
+    """One range request for index rows: ``rows`` (of one index, in offset order) lie
+    inside pack bytes [start, end)."""
+
+    pack: str
+    start: int
+    end: int
+    rows: np.ndarray
+
+
+ROW_BLOCK = 1 << 16  # rows whose columns are gathered at once while planning
+
+
+def plan_row_spans(index: Index, rows: np.ndarray, *, gap: int = GAP, span: int = SPAN
+                   ) -> Iterator[RowSpan]:
+    """``plan_spans`` for index rows sorted by (pack, offset), as a generator: the plan is
+    made while the downloads run, a block of rows at a time, so no Python object per
+    object of the whole transfer is ever held (a million 1 KiB chunks would take ~150 MB
+    of ``Location`` objects)."""
+    cur_pack = -1
+    first = start = end = 0
+    for a in range(0, len(rows), ROW_BLOCK):
+        part = rows[a:a + ROW_BLOCK]
+        packs = index.pack[part].tolist()
+        offs = index.offset[part].tolist()
+        lens = index.length[part].tolist()
+        for k in range(len(part)):
+            pack, off = packs[k], offs[k]
+            o_end = off + lens[k]
+            i = a + k
+            if i > first and pack == cur_pack and off - end <= gap and o_end - start <= span:
+                end = max(end, o_end)
+                continue
+            if i > first:
+                yield RowSpan(index.packs[cur_pack], start, end, rows[first:i])
+            cur_pack, first, start, end = pack, i, off, o_end
+    if len(rows) > first:
+        yield RowSpan(index.packs[cur_pack], start, end, rows[first:])
+
+
 class Downloader:
     """Runs span reads on the remote's thread pool and verifies every object."""
 
@@ -130,11 +173,15 @@ class Downloader:
 
     def fetch(self, wanted: list[tuple[bytes, Location]], label: str,
               writer: PackWriter | None = None, *,
-              max_raw: Mapping[bytes, int] | None = None) -> dict[bytes, bytes]:
+              max_raw: Mapping[bytes, int] | None = None,
+              sink: Callable[[bytes, Location, memoryview, bytes], None] | None = None
+              ) -> dict[bytes, bytes]:
         """Download ``wanted``; with a writer, objects go to the cache and the result is
-        empty, without one the decoded bytes are returned (trees, recipes). ``max_raw``
-        bounds an object's decoded size where the caller knows better than its type (a
-        recipe, from its file's size)."""
+        empty, without one the decoded bytes are returned (trees, recipes), or handed to
+        ``sink`` (id, location, stored bytes, decoded bytes) as they arrive, in this thread,
+        so that they need not all be held at once. ``max_raw`` bounds an object's decoded
+        size where the caller knows better than its type (a recipe, from its file's
+        size)."""
         if not wanted:
             return {}
         limits: dict[bytes, int] = {}
@@ -166,9 +213,88 @@ class Downloader:
                         if not writer.has(oid):
                             writer.put_stored(oid, loc.type, loc.codec, loc.raw_length, stored)
                     elif data is not None:
-                        out[oid] = data
+                        if sink is not None:
+                            sink(oid, loc, stored, data)
+                        else:
+                            out[oid] = data
                 bar.advance(sp.end - sp.start)
         return out
+
+    def fetch_rows(self, index: Index, rows: np.ndarray, label: str, writer: PackWriter
+                   ) -> None:
+        """Download the objects at ``rows`` of the remote's ``index`` (sorted by pack and
+        offset) into ``writer``, each verified against its id. The caller has made sure
+        the cache lacks them and names each once, so nothing is looked up per object."""
+        if not len(rows):
+            return
+        self._check_rows(index, rows)
+        chunk_limit = self.limits.raw_max(ObjectType.CHUNK)
+        total = int(index.length[rows].sum(dtype=np.int64))
+
+        def weight(sp: RowSpan) -> int:
+            # The span's bytes and the largest object it decodes at a time.
+            return sp.end - sp.start + int(index.raw_length[sp.rows].max())
+
+        def read(sp: RowSpan) -> tuple[RowSpan, list[tuple[bytes, int, int, int, memoryview]]]:
+            return sp, self._read_rows(index, sp, chunk_limit)
+
+        with self.rs.reporter.progress(label, total) as bar:
+            for sp, objs in self.rs.map(read, plan_row_spans(index, rows), weight=weight,
+                                        budget=self.limits.in_flight):
+                self.counts.ranges += 1
+                self.counts.bytes += sp.end - sp.start
+                for oid, otype, codec, raw_length, stored in objs:
+                    self.counts.objects += 1
+                    writer.put_stored(oid, otype, codec, raw_length, stored)
+                bar.advance(sp.end - sp.start)
+
+    def _read_rows(self, index: Index, sp: RowSpan, limit: int
+                   ) -> list[tuple[bytes, int, int, int, memoryview]]:
+        """(id, type, codec, decoded size, stored bytes) of the rows of one span, each
+        verified (decoded bytes dropped); one retry on bad data, like ``_read``."""
+        rows = sp.rows
+        his, los = index.hi[rows].tolist(), index.lo[rows].tolist()
+        types, codecs = index.type[rows].tolist(), index.codec[rows].tolist()
+        raws, offs = index.raw_length[rows].tolist(), index.offset[rows].tolist()
+        lens = index.length[rows].tolist()
+        where = f"remote '{self.rs.name}'"
+        for attempt in (0, 1):
+            blob = memoryview(self.rs.read_range(sp.pack, sp.start, sp.end))
+            out = []
+            try:
+                for k in range(len(his)):
+                    oid = his[k].to_bytes(8, "big") + los[k].to_bytes(8, "big")
+                    a = offs[k] - sp.start
+                    stored = blob[a:a + lens[k]]
+                    loc = Location(sp.pack, types[k], codecs[k], raws[k], offs[k], lens[k])
+                    verified(oid, loc, stored, where, limit)
+                    out.append((oid, types[k], codecs[k], raws[k], stored))
+                return out
+            except CorruptObjectError:
+                if attempt:
+                    raise CorruptObjectError(
+                        f"remote '{self.rs.name}' pack {sp.pack} holds damaged objects; run "
+                        "'cas fsck --remote' there") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_rows(self, index: Index, rows: np.ndarray) -> None:
+        """``check`` for every row at once: chunks only, within the chunk limit, sizes
+        consistent. The first bad row is reported as ``check`` would."""
+        limit = self.limits.raw_max(ObjectType.CHUNK)
+        for a in range(0, len(rows), ROW_BLOCK):
+            part = rows[a:a + ROW_BLOCK]
+            raw = index.raw_length[part].astype(np.int64)
+            length = index.length[part].astype(np.int64)
+            plain = index.codec[part] == Codec.NONE
+            bad = ((index.type[part] != ObjectType.CHUNK) | (raw > limit) | (length > raw)
+                   | (plain & (length != raw)))
+            for k in np.nonzero(bad)[0][:1]:
+                r = int(part[k])
+                loc = index.location_at(r)
+                if loc.type != ObjectType.CHUNK:
+                    raise self.damaged(index.id_at(r), loc, "is listed where a chunk is "
+                                                            "needed")
+                self.check(index.id_at(r), loc, limit)
 
 
 def typed_objects(wanted: Iterable[tuple[bytes, Location]], got: Mapping[bytes, bytes],

@@ -27,9 +27,12 @@ however long the push took (docs/remotes.md, tests/test_collector_model.py).
 from __future__ import annotations
 
 import shutil
+import tempfile
 from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import xxhash
@@ -40,10 +43,10 @@ from ..recipe import decode_recipe
 from ..reporting import Reporter
 from ..store import records
 from ..store.graph import Root, expand
-from ..store.index import IdBuffer, Index, Location, ids_array, sort_order, split_ids
+from ..store.index import Index, Location, ids_array, sort_order, split_ids
 from ..store.indexfile import encode_index
 from ..store.local import LocalStore
-from ..store.memory import return_large_frees
+from ..store.memory import return_large_frees, trim
 from ..store.objects import Codec, ObjectType
 from ..store.packfile import salted_copy
 from ..store.verify import verified
@@ -269,22 +272,54 @@ def fetch_objects(cache: LocalStore, rs: RemoteStore, roots: list[Root]) -> Fetc
 def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResult) -> None:
     rindex = rs.index()
     dl = Downloader(rs)
-    missing: dict[str, int] = {}
-    # 1. trees of tracked folders, level by level: a folder is one tree per subfolder, and
-    #    each level's trees name the next level's. Those the cache lacks are fetched.
-    files = _Files()
-    new_trees: dict[bytes, bytes] = {}
-    level: list[tuple[bytes, str, Node | None]] = []
+    need = _Needs(cache, rindex, rs.name)
     for r in roots:
-        if r.kind == "dir":
-            level.append((r.digest, r.name, None))
-        else:
-            files.add(r.digest, r.size, r.name)
+        if r.kind != "dir":
+            need.add(r.digest, r.size, r.name)
+    # The trees the cache lacks wait in an unnamed temp file (gone with the process, even
+    # killed) as they were stored on the remote, until their files are in: a million-file
+    # folder's trees are ~65 MB, which the download of its chunks need not hold.
+    with tempfile.TemporaryFile(dir=cache.tmp_dir, prefix="fetch-trees-") as f:
+        trees = _TreeSpill(f)
+        _walk_trees(rs, cache, rindex, dl, roots, need, trees)
+        need.flush()
+        _fetch_rest(rs, cache, rindex, dl, need, trees, res)
+
+
+def _walk_trees(rs: RemoteStore, cache: LocalStore, rindex: Index, dl: Downloader,
+                roots: list[Root], need: _Needs, trees: _TreeSpill) -> None:
+    """1. Trees of tracked folders, level by level: a folder is one tree per subfolder,
+    and each level's trees name the next level's. Those the cache lacks are downloaded and
+    spilled; every tree's files go to ``need`` as the tree is read, in batches, so no list
+    of every file of the fetch is held."""
+    level: list[tuple[bytes, str, Node | None]] = [
+        (r.digest, r.name, None) for r in roots if r.kind == "dir"]
     seen: set[bytes] = set()
     while level:
         names: dict[bytes, tuple[str, Node | None]] = {}
-        found: dict[bytes, bytes] = {}
         want: list[tuple[bytes, Location]] = []
+        nxt: list[tuple[bytes, str, Node | None]] = []
+
+        def visit(tid: bytes, raw: bytes, remote: bool, nxt: list[tuple[bytes, str, Node | None]]
+                  = nxt, names: dict[bytes, tuple[str, Node | None]] = names) -> None:
+            name, line = names[tid]
+            try:
+                if line is None and tree_version(raw) == 1:
+                    for e in decode_tree(raw):
+                        if e.digest is not None:
+                            need.add(e.digest, e.size, name)
+                    return
+                for n in subtree_nodes(lambda _d, raw=raw: raw, tid, name, line):
+                    if n.is_tree:
+                        nxt.append((n.digest, f"{name}/{n.name}", n))
+                    else:
+                        need.add(n.digest, n.size, name)
+            except CorruptObjectError as exc:
+                where = f"remote '{rs.name}'" if remote else "the cache"
+                fix = "'cas fsck --remote'" if remote else "'cas fsck'"
+                raise CorruptObjectError(f"{name}: the folder tree {tid.hex()} from {where} "
+                                         f"is refused ({exc}); run {fix}") from None
+
         for tid, name, line in level:
             if tid in seen:
                 continue
@@ -292,94 +327,39 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
             names[tid] = (name, line)
             if cache.has(tid):
                 try:
-                    found[tid] = bytes(cache.read(tid)[1])
-                    continue
+                    raw = bytes(cache.read(tid)[1])
                 except CasError:
                     pass
-            loc = _locate_remote(rindex, tid, name, missing)
+                else:
+                    visit(tid, raw, False)
+                    continue
+            loc = _locate_remote(rindex, tid, name, need.missing)
             if loc is not None:
                 if loc.type != ObjectType.TREE:
                     raise CorruptObjectError(f"{name}: remote object {tid.hex()} is not a "
                                              "folder tree")
                 want.append((tid, loc))
-        got = dl.fetch(want, "fetching folder lists")
-        new_trees.update(got)
-        found.update(got)
-        level = []
-        for tid, raw in found.items():
-            name, line = names[tid]
-            try:
-                if line is None and tree_version(raw) == 1:
-                    for e in decode_tree(raw):
-                        if e.digest is not None:
-                            files.add(e.digest, e.size, name)
-                    continue
-                for n in subtree_nodes(lambda _d, raw=raw: raw, tid, name, line):
-                    if n.is_tree:
-                        level.append((n.digest, f"{name}/{n.name}", n))
-                    else:
-                        files.add(n.digest, n.size, name)
-            except CorruptObjectError as exc:
-                where = f"remote '{rs.name}'" if tid in got else "the cache"
-                fix = "'cas fsck --remote'" if tid in got else "'cas fsck'"
-                raise CorruptObjectError(f"{name}: the folder tree {tid.hex()} from {where} "
-                                         f"is refused ({exc}); run {fix}") from None
-    # 2. recipes and the chunk ids they name, a batch of files at a time: ids are held in
-    #    arrays (16 bytes each), never as one Python object per file or chunk.
-    chunks = IdBuffer()
-    recipe_files: dict[bytes, tuple[int, str]] = {}  # one per multi-chunk file to download
-    want = []
 
-    def need_chunks(ids: np.ndarray, name: str) -> None:
-        """Chunks of one file (or of many one-chunk files): those the cache lacks."""
-        ids = ids[~cache.index().contains_many(ids)]
-        types = rindex.types_of(ids)
-        lost = int((types < 0).sum())
-        if lost:
-            missing[name] = missing.get(name, 0) + lost
-        wrong = np.nonzero((types >= 0) & (types != ObjectType.CHUNK))[0]
-        if len(wrong):
-            # A recipe's id is not the hash of its bytes: accepting one here would let a bad
-            # index slip unverified bytes into the cache.
-            raise CorruptObjectError(f"{name}: remote object {ids[wrong[0]].tobytes().hex()} "
-                                     "should be a chunk; run 'cas fsck --remote'")
-        chunks.extend(ids[types == ObjectType.CHUNK])
+        def arrived(tid: bytes, loc: Location, stored: memoryview, raw: bytes,
+                    visit: Callable[[bytes, bytes, bool], None] = visit) -> None:
+            trees.add(tid, loc, stored)
+            visit(tid, raw, True)
 
-    digests, sizes, where = files.table()
-    files.release()
-    for a in range(0, len(digests), BATCH):
-        part, part_where = digests[a:a + BATCH], where[a:a + BATCH]
-        local = cache.types_of(part)
-        remote = local < 0
-        for k in np.nonzero((local >= 0) & (local != ObjectType.CHUNK))[0]:
-            digest, size, name = part[k].tobytes(), int(sizes[a + k]), files.name(part_where[k])
-            try:
-                ids = ids_array(cid for cid, _ in chunk_list(cache, digest, size))
-            except CasError:
-                remote[k] = True  # an unreadable recipe in the cache: fetch it again
-                continue
-            need_chunks(ids, name)
-        types = rindex.types_of(part)
-        for k in np.nonzero(remote & (types < 0))[0]:
-            name = files.name(part_where[k])
-            missing[name] = missing.get(name, 0) + 1
-        bad = np.nonzero(remote & (types >= 0) & (types != ObjectType.CHUNK)
-                         & (types != ObjectType.RECIPE))[0]
-        if len(bad):
-            raise CorruptObjectError(f"{files.name(part_where[bad[0]])}: remote object "
-                                     f"{part[bad[0]].tobytes().hex()} is a tree where a file "
-                                     "was expected")
-        chunks.extend(part[remote & (types == ObjectType.CHUNK)])
-        for k in np.nonzero(remote & (types == ObjectType.RECIPE))[0]:
-            digest = part[k].tobytes()
-            recipe_files[digest] = (int(sizes[a + k]), files.name(part_where[k]))
-            want.append((digest, rindex.get(digest)))
-    del digests, sizes, where
+        dl.fetch(want, "fetching folder lists", sink=arrived)
+        level = nxt
+
+
+def _fetch_rest(rs: RemoteStore, cache: LocalStore, rindex: Index, dl: Downloader,
+                need: _Needs, trees: _TreeSpill, res: FetchResult) -> None:
+    """2-4: recipes, chunks, then the recipes (verified) and the spilled trees."""
     # A recipe can be no larger than its file needs: bounded before it is downloaded, and
     # its rows before anything iterates over them.
     limits = rs.limits
-    recipes = dl.fetch(want, "fetching recipes",
-                       max_raw={d: limits.recipe_max(recipe_files[d][0]) for d, _ in want})
+    recipe_files = need.recipe_files
+    recipes = dl.fetch(need.recipes_wanted, "fetching recipes",
+                       max_raw={d: limits.recipe_max(recipe_files[d][0])
+                                for d, _ in need.recipes_wanted})
+    need.recipes_wanted = []
     recipe_rows = {}
     for digest, raw in recipes.items():
         size, name = recipe_files[digest]
@@ -391,22 +371,21 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
                                      f"'{rs.name}' is refused ({exc}); run 'cas fsck "
                                      "--remote' there") from None
         recipe_rows[digest] = rows
-        need_chunks(np.ascontiguousarray(rows["id"]), name)
-    # 3. chunks, straight into the cache, in batches in pack order: the download plan of
-    #    one batch is what is held at once, not a Location per chunk of the whole fetch.
-    rows = rindex.rows_of(chunks.ids().array())
-    chunks.clear()
+        need.chunks(np.ascontiguousarray(rows["id"]), name)
+    # 3. chunks, straight into the cache, in pack order. The plan is made as the downloads
+    #    go (``fetch_rows``): what is held is one index row (8 bytes) per chunk.
+    rows = need.chunk_rows()
     rows = rows[np.lexsort((rindex.offset[rows], rindex.pack[rows]))]
-    res.objects_needed = len(rows) + len(recipes) + len(new_trees)
+    trim()  # what the tree walk and the plan freed, before the downloads take their share
+    res.objects_needed = len(rows) + len(recipes) + len(trees)
     # Downloads arrive as fast as the pack writer's thread can take them: a short queue
-    # (16 MiB) keeps it busy without holding 64 MiB of copies.
-    with cache.writer(queue_items=16) as w:
-        for a in range(0, len(rows), BATCH):
-            want = [(rindex.id_at(int(r)), rindex.location_at(int(r)))
-                    for r in rows[a:a + BATCH]]
-            dl.fetch(want, f"fetching from {rs.name}", writer=w)
-    del rows, want
-    # 4. recipes (once their file rebuilds to its digest) and trees
+    # (16 MiB) keeps it busy without holding 64 MiB of copies. Each chunk comes once and
+    # the cache lacks it, so the writer need not note the ids it writes.
+    with cache.writer(queue_items=16, remember=False) as w:
+        dl.fetch_rows(rindex, rows, f"fetching from {rs.name}", w)
+    del rows
+    # 4. recipes (once their file rebuilds to its digest) and trees, after the chunks: a
+    #    tree in the cache promises its files.
     total = sum(recipe_files[d][0] for d in recipes)
     with cache.writer() as w, rs.reporter.progress("verifying files", total) as bar:
         for digest, raw in recipes.items():
@@ -419,12 +398,12 @@ def _fetch(rs: RemoteStore, cache: LocalStore, roots: list[Root], res: FetchResu
                 raise CorruptObjectError(f"{name}: the recipe on remote '{rs.name}' does "
                                          "not rebuild the file; run 'cas fsck --remote'")
             w.put(digest, ObjectType.RECIPE, raw, Codec.ZSTD, check_store=False)
-        for tid, raw in new_trees.items():
-            w.put(tid, ObjectType.TREE, raw, Codec.ZSTD, check_store=False)
+        for tid, loc, stored in trees.items(limits.tree_max):
+            w.put_stored(tid, ObjectType.TREE, loc.codec, loc.raw_length, stored)
     res.objects_fetched = dl.counts.objects
     res.bytes_downloaded = dl.counts.bytes
     res.ranges = dl.counts.ranges
-    for name, n in sorted(missing.items()):
+    for name, n in sorted(need.missing.items()):
         res.missing.append(f"{name}: {n} object(s) are not on remote '{rs.name}'; push them "
                            "from a clone that has them")
 
@@ -446,14 +425,55 @@ def _rebuilds(cache: LocalStore, rows: object, digest: bytes, size: int) -> bool
     return n == size and h.digest() == digest
 
 
-BATCH = 1 << 16  # files looked up, or chunks downloaded, at a time
+BATCH = 1 << 16  # files looked up at a time
 
 
-class _Files:
-    """The files a fetch needs: digest, size and the name that messages use (the tracked
-    file, or the folder holding it), at about 28 bytes per file."""
+class _TreeSpill:
+    """Trees downloaded by a fetch, as the remote stored them, in a temp file until they
+    may enter the cache; read back verified, like anything read from disk."""
 
-    def __init__(self) -> None:
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.rows: list[tuple[bytes, int, int, int, int]] = []  # id, codec, raw, at, length
+        self.end = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, tid: bytes, loc: Location, stored: memoryview) -> None:
+        self.f.write(stored)
+        self.rows.append((tid, loc.codec, loc.raw_length, self.end, len(stored)))
+        self.end += len(stored)
+
+    def items(self, tree_max: int) -> Iterator[tuple[bytes, Location, bytes]]:
+        """(id, location, stored bytes) of each tree, checked against its id again."""
+        self.f.flush()
+        for tid, codec, raw_length, at, length in self.rows:
+            self.f.seek(at)
+            stored = self.f.read(length)
+            loc = Location("(fetch spill)", ObjectType.TREE, codec, raw_length, at, length)
+            if len(stored) != length:
+                raise CorruptObjectError(f"folder tree {tid.hex()}: the fetch's temp file "
+                                         "was cut short; run 'cas fetch' again")
+            verified(tid, loc, stored, "the fetch's temp file", tree_max)
+            yield tid, loc, stored
+
+
+class _Needs:
+    """What a fetch needs besides trees, gathered a batch of files at a time: the index
+    rows (on the remote) of the chunks the cache lacks, 8 bytes each, and the recipes to
+    download. Files come from the tree walk with the name that messages use (the tracked
+    file, or the folder holding it); they are held only until their batch is looked up."""
+
+    def __init__(self, cache: LocalStore, rindex: Index, remote: str) -> None:
+        self.cache = cache
+        self.rindex = rindex
+        self.remote = remote
+        self.missing: dict[str, int] = {}
+        self.recipe_files: dict[bytes, tuple[int, str]] = {}  # one per multi-chunk file
+        self.recipes_wanted: list[tuple[bytes, Location]] = []
+        self._rows = array("q")
+        self._lost: set[bytes] = set()  # files reported missing (once each)
         self._ids = bytearray()
         self._sizes = array("q")
         self._where = array("I")
@@ -468,23 +488,85 @@ class _Files:
         self._ids += digest
         self._sizes.append(size)
         self._where.append(pos)
+        if len(self._sizes) >= BATCH:
+            self.flush()
 
     def name(self, pos: int) -> str:
         return self._name_list[int(pos)]
 
-    def release(self) -> None:
-        """Drop the collected rows once ``table`` has them (names stay)."""
+    def chunk_rows(self) -> np.ndarray:
+        """The remote index rows of every chunk to download, each once."""
+        self.flush()
+        rows = np.unique(np.frombuffer(self._rows, dtype=np.int64))
+        self._rows = array("q")
+        return rows
+
+    def chunks(self, ids: np.ndarray, name: str) -> None:
+        """Chunks of one file (or of many one-chunk files): those the cache lacks."""
+        ids = ids[~self.cache.index().contains_many(ids)]
+        rows = self.rindex.rows_of(ids)
+        types = np.full(len(ids), -1, dtype=np.int16)
+        types[rows >= 0] = self.rindex.type[rows[rows >= 0]]
+        lost = int((types < 0).sum())
+        if lost:
+            self.missing[name] = self.missing.get(name, 0) + lost
+        wrong = np.nonzero((types >= 0) & (types != ObjectType.CHUNK))[0]
+        if len(wrong):
+            # A recipe's id is not the hash of its bytes: accepting one here would let a bad
+            # index slip unverified bytes into the cache.
+            raise CorruptObjectError(f"{name}: remote object {ids[wrong[0]].tobytes().hex()} "
+                                     f"should be a chunk; run 'cas fsck --remote'")
+        self._rows.frombytes(rows[types == ObjectType.CHUNK].astype(np.int64).tobytes())
+
+    def flush(self) -> None:
+        """Look the collected files up: in the cache, then on the remote."""
+        if not len(self._sizes):
+            return
+        part, sizes, where = self._table()
         self._ids = bytearray()
         self._sizes = array("q")
         self._where = array("I")
+        cache, rindex = self.cache, self.rindex
+        local = cache.types_of(part)
+        remote = local < 0
+        for k in np.nonzero((local >= 0) & (local != ObjectType.CHUNK))[0]:
+            digest, size, name = part[k].tobytes(), int(sizes[k]), self.name(where[k])
+            try:
+                ids = ids_array(cid for cid, _ in chunk_list(cache, digest, size))
+            except CasError:
+                remote[k] = True  # an unreadable recipe in the cache: fetch it again
+                continue
+            self.chunks(ids, name)
+        rows = rindex.rows_of(part)
+        types = np.full(len(part), -1, dtype=np.int16)
+        types[rows >= 0] = rindex.type[rows[rows >= 0]]
+        for k in np.nonzero(remote & (types < 0))[0]:
+            digest = part[k].tobytes()
+            if digest not in self._lost:
+                self._lost.add(digest)
+                name = self.name(where[k])
+                self.missing[name] = self.missing.get(name, 0) + 1
+        bad = np.nonzero(remote & (types >= 0) & (types != ObjectType.CHUNK)
+                         & (types != ObjectType.RECIPE))[0]
+        if len(bad):
+            raise CorruptObjectError(f"{self.name(where[bad[0]])}: remote object "
+                                     f"{part[bad[0]].tobytes().hex()} is a tree where a file "
+                                     "was expected")
+        self._rows.frombytes(rows[remote & (types == ObjectType.CHUNK)].tobytes())
+        for k in np.nonzero(remote & (types == ObjectType.RECIPE))[0]:
+            digest = part[k].tobytes()
+            if digest not in self.recipe_files:
+                self.recipe_files[digest] = (int(sizes[k]), self.name(where[k]))
+                self.recipes_wanted.append((digest, rindex.location_at(int(rows[k]))))
 
-    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(digests, sizes, name positions), one row per distinct digest (its first)."""
-        ids = np.frombuffer(bytes(self._ids), dtype="V16")
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(digests, sizes, name positions) of the batch, one row per distinct digest (its
+        first)."""
+        ids = np.frombuffer(self._ids, dtype="V16")
         sizes = np.frombuffer(self._sizes, dtype=np.int64)
         where = np.frombuffer(self._where, dtype=np.uint32)
         if len(ids) < 2:
-            return ids, sizes, where
+            return ids.copy(), sizes.copy(), where.copy()
         hi, lo = split_ids(ids)
         order = sort_order(hi, lo)  # stable: the first of equal ids comes first
         hi, lo = hi[order], lo[order]

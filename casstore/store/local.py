@@ -153,11 +153,12 @@ class LocalStore(Store):
         self._sizes.clear()
 
     # writing ------------------------------------------------------------------------
-    def writer(self, target_size: int = PACK_TARGET, *, queue_items: int = 0) -> PackWriter:
+    def writer(self, target_size: int = PACK_TARGET, *, queue_items: int = 0,
+               remember: bool = True) -> PackWriter:
         """A pack writer; ``queue_items`` bounds the ~1 MiB batches waiting for its thread
-        (default ``PackWriter.QUEUE_ITEMS``)."""
+        (default ``PackWriter.QUEUE_ITEMS``); ``remember=False``: see ``PackWriter``."""
         self.ensure()
-        return PackWriter(self, target_size, queue_items=queue_items)
+        return PackWriter(self, target_size, queue_items=queue_items, remember=remember)
 
     def commit_pack(self, tmp: Path, name: str, entries: np.ndarray) -> None:
         """Move a finished (already fsynced) pack into place, then publish its index.
@@ -235,10 +236,16 @@ class PackWriter:
     BATCH_BYTES = 1 << 20
     PIECE = 256 << 10
 
-    def __init__(self, store: LocalStore, target_size: int, *, queue_items: int = 0) -> None:
+    def __init__(self, store: LocalStore, target_size: int, *, queue_items: int = 0,
+                 remember: bool = True) -> None:
         self.store = store
         self.target_size = target_size
         self.written = WrittenIds()
+        # remember=False: ``put_stored`` does not note the ids it writes, for a caller that
+        # hands over each id once and never asks ``has`` about them (a fetch, whose ids are
+        # unique and absent from the cache): a million ids noted cost ~40 MB and the peaks
+        # of folding them.
+        self.remember = remember
         self.bytes_written = 0
         self.packs: list[str] = []
         self._open_pack = False
@@ -370,7 +377,8 @@ class PackWriter:
         if self._batch_bytes >= self.BATCH_BYTES:
             self._send_batch()
         self._pos += len(stored)
-        self.written.add(oid)
+        if self.remember:
+            self.written.add(oid)
         self.bytes_written += len(stored)
         if self._pos >= self.target_size:
             self._close_pack()
