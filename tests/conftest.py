@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.zygote import ZYGOTE, run_forked
 
 CAS = shutil.which("cas", path=str(Path(sys.executable).parent)) or shutil.which("cas")
+# CAS_TEST_FORK=0 starts every command as a fresh interpreter (slower; see support.zygote).
+FORK = os.environ.get("CAS_TEST_FORK", "1") != "0"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +57,7 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    ZYGOTE.stop()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller writes the file
         workeroutput["cas_figures"] = dict(FIGURES)
@@ -103,14 +107,20 @@ def s3_env(**extra: str) -> dict[str, str]:
 
 def run_cas(cwd: Path, *args: str, check: bool = True, input: str | None = None,
             env: dict[str, str] | None = None, timeout: float = 600) -> Result:
-    """Run the installed `cas` command; check=True asserts success."""
+    """Run the `cas` command, forked from a warm copy (``support.zygote``) unless the
+    environment asks for a fresh interpreter; check=True asserts success."""
     assert CAS, "the cas command is not installed (pip install -e .)"
-    proc = subprocess.run([CAS, *args], cwd=cwd, capture_output=True, text=True, input=input,
-                          env=env or git_env(), timeout=timeout)
-    res = Result(proc.returncode, proc.stdout, proc.stderr)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"cas {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+    env = env or git_env()
+    if FORK and ZYGOTE.can_run(env):
+        res = Result(*run_forked([CAS, *args], cwd=cwd, env=env, input=input,
+                                 timeout=timeout))
+    else:
+        proc = subprocess.run([CAS, *args], cwd=cwd, capture_output=True, text=True,
+                              input=input, env=env, timeout=timeout)
+        res = Result(proc.returncode, proc.stdout, proc.stderr)
+    if check and res.returncode != 0:
+        raise AssertionError(f"cas {' '.join(args)} failed ({res.returncode}):\n"
+                             f"{res.stdout}\n{res.stderr}")
     return res
 
 

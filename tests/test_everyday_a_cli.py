@@ -22,8 +22,10 @@ def test_version_flag_prints_the_package_version(tmp_path: Path) -> None:
 
 
 def test_show_completion_prints_a_script_for_cas(tmp_path: Path) -> None:
-    # Run from bash, as a user would: typer detects the shell from the parent process.
-    proc = subprocess.run(["bash", "-c", f"'{CAS}' --show-completion"], cwd=tmp_path,
+    # Run from bash, as a user would: typer detects the shell from the parent process (the
+    # trailing command keeps bash from exec'ing cas, which would leave bash out of its
+    # ancestry when the tests themselves run outside a shell).
+    proc = subprocess.run(["bash", "-c", f"'{CAS}' --show-completion; exit $?"], cwd=tmp_path,
                           capture_output=True, text=True, env=git_env(), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "_cas_completion" in proc.stdout and "_CAS_COMPLETE" in proc.stdout
@@ -41,7 +43,8 @@ def test_install_completion_writes_to_the_users_bash_rc(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env = {**git_env(), "HOME": str(home), "SHELL": "/bin/bash"}
-    proc = subprocess.run(["bash", "-c", f"'{CAS}' --install-completion"], cwd=tmp_path,
+    proc = subprocess.run(["bash", "-c", f"'{CAS}' --install-completion; exit $?"],
+                          cwd=tmp_path,
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "completion installed" in proc.stdout

@@ -9,7 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import CAS, Result, git_env, run_cas
+from conftest import CAS, FORK, Result, git_env, run_cas
+from support.zygote import ZYGOTE, ForkedCas
 
 MiB = 1 << 20
 KILLS_DEFAULT = 6  # each kill point costs ~8 cas commands; the full campaign is --long
@@ -90,15 +91,20 @@ def status(repo: Path) -> list[dict]:
     return json.loads(res.stdout)["entries"]
 
 
-def start_cas(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start the real ``cas`` in the background (its own process group, output captured)."""
+def start_cas(cwd: Path, *args: str, env: dict[str, str] | None = None
+              ) -> subprocess.Popen | ForkedCas:
+    """Start ``cas`` in the background (its own process group, output captured), forked
+    from a warm copy like ``run_cas`` (see support.zygote) unless the environment asks
+    for a fresh interpreter."""
     assert CAS
-    return subprocess.Popen([CAS, *args], cwd=cwd, env=env or git_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    env = env or git_env()
+    if FORK and ZYGOTE.can_run(env):
+        return ForkedCas([CAS, *args], cwd=cwd, env=env, new_session=True)
+    return subprocess.Popen([CAS, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def finish(proc: subprocess.Popen, timeout: float = 300) -> Result:
+def finish(proc: subprocess.Popen | ForkedCas, timeout: float = 300) -> Result:
     out, err = proc.communicate(timeout=timeout)
     return Result(proc.returncode, out, err)
 
