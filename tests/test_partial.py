@@ -10,6 +10,8 @@ from pathlib import Path
 from conftest import git, run_cas, write_random
 
 from casstore import Repo
+from casstore.pointer import read_pointer
+from casstore.tree import decode_nodes
 
 KIB = 1024
 
@@ -124,3 +126,17 @@ def test_checkout_of_a_part_without_the_rest_in_the_cache(repo: Path, tmp_path: 
     assert res.returncode == 1 and "not in the cache" in res.stderr
     assert (clone / "data" / "b" / "y1.bin").read_bytes() == files["b/y1.bin"]
     assert not (clone / "data" / "a").exists() or not any((clone / "data" / "a").iterdir())
+
+
+def test_trees_on_the_path_to_a_part_land_in_one_pack(repo: Path, tmp_path: Path) -> None:
+    """`cas fetch data/b/deep` reads the top tree and b's tree on its way: they go to the
+    cache together, not as a pack each."""
+    _dataset(repo, tmp_path)
+    clone = _clone(repo, tmp_path / "clone")
+    run_cas(clone, "fetch", "data/b/deep")
+    top = read_pointer(clone / "data.cas").digest
+    with Repo(clone) as r:
+        r.cache.invalidate()
+        b = next(n for n in decode_nodes(r.cache.read(top)[1]) if n.name == "b").digest
+        packs = {r.cache.locate(t).pack for t in (top, b)}  # type: ignore[union-attr]
+    assert len(packs) == 1

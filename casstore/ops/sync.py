@@ -23,6 +23,7 @@ from ..results import StatusEntry
 from ..store import records
 from ..store.index import ids_array
 from ..store.limits import Limits
+from ..store.memory import trim
 from .checkout import checkout
 from .targets import resolve_targets
 
@@ -98,6 +99,7 @@ def pull(repo: Project, remote: str | None = None, targets: Sequence[str] | None
     """Fetch, then check out the pointers."""
     fres = fetch(repo, remote, targets, jobs=jobs)
     repo.cache.invalidate()
+    trim()  # what the fetch freed goes back before the checkout loads the grown index
     cres = checkout(repo, list(targets) if targets else None, force=force)
     return PullResult(fres, cres)
 

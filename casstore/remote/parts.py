@@ -15,11 +15,15 @@ from .store import RemoteStore
 def part_roots(cache: LocalStore, rs: RemoteStore, top: Root, sub: str) -> list[Root]:
     """The roots of the file or folder ``sub`` of the folder ``top`` names: its subtree
     (or file), found through the trees on its path. Those trees are fetched into the cache
-    when it lacks them; the rest of the folder is not. A folder recorded as one version 1
-    tree has no subtree of its own: its part is the files below ``sub``."""
+    when it lacks them (all in one pack, not a pack each); the rest of the folder is not.
+    A folder recorded as one version 1 tree has no subtree of its own: its part is the
+    files below ``sub``."""
     dl = Downloader(rs)
+    got: dict[bytes, bytes] = {}  # the trees on the path, downloaded by this call
 
     def load(tid: bytes) -> bytes:
+        if tid in got:
+            return got[tid]
         if cache.has(tid):
             return bytes(cache.read(tid)[1])
         loc = rs.index().get(tid)
@@ -30,18 +34,20 @@ def part_roots(cache: LocalStore, rs: RemoteStore, top: Root, sub: str) -> list[
             raise CorruptObjectError(f"{top.name}: remote object {tid.hex()} is not a folder "
                                      "tree; run 'cas fsck --remote'")
         raw = dl.fetch([(tid, loc)], "fetching folder lists")[tid]  # verified by its id
-        with cache.writer() as w:
-            w.put(tid, ObjectType.TREE, raw, Codec.ZSTD)
-        cache.invalidate()
+        w.put(tid, ObjectType.TREE, raw, Codec.ZSTD, check_store=False)
+        got[tid] = raw
         return raw
 
     name = f"{top.name}/{sub}"
-    with cache.lock(shared=True):
+    with cache.lock(shared=True), cache.writer() as w:
         found = find(load, top.digest, sub, top.name)
         if found.kind == "file":
             assert found.entry is not None and found.entry.digest is not None
-            return [Root(found.entry.digest, "file", found.entry.size, name)]
-        if found.tree is not None:
-            return [Root(found.tree, "dir", found.size, name)]
-        return [Root(e.digest, "file", e.size, f"{top.name}/{e.path}")
-                for e in walk(load, top.digest, sub) if e.digest is not None]
+            out = [Root(found.entry.digest, "file", found.entry.size, name)]
+        elif found.tree is not None:
+            out = [Root(found.tree, "dir", found.size, name)]
+        else:
+            out = [Root(e.digest, "file", e.size, f"{top.name}/{e.path}")
+                   for e in walk(load, top.digest, sub) if e.digest is not None]
+    cache.invalidate()
+    return out

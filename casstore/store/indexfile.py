@@ -84,14 +84,15 @@ def decode_index(data: bytes, name: str = "index") -> tuple[list[str], np.ndarra
         n = table.num_rows
         entries = np.empty(n, dtype=ENTRY_DTYPE)
         if n:
-            id_col = table.column("id").combine_chunks()
+            id_col = _single(table.column("id"))
             if id_col.null_count or id_col.type != pa.binary(16):
                 raise ValueError("bad id column")
             entries["id"] = np.frombuffer(id_col.buffers()[1], dtype="V16", count=n,
                                           offset=id_col.offset * 16)
             for col in COLUMNS[2:]:
                 entries[col] = _numeric(table, col, ENTRY_DTYPE[col])
-        pack_of_row = _numeric(table, "pack", np.dtype(np.uint32)) if n else \
+        # A copy: the column is a view into ``data``, which it would keep alive.
+        pack_of_row = _numeric(table, "pack", np.dtype(np.uint32)).copy() if n else \
             np.empty(0, np.uint32)
         if n and int(pack_of_row.max()) >= len(packs):
             raise ValueError("row names a pack outside the pack list")
@@ -105,7 +106,7 @@ def _numeric(table: object, name: str, dtype: np.dtype) -> np.ndarray:
 
     ChunkedArray.to_numpy would import pandas (a quarter second) just to concatenate.
     """
-    arr = table.column(name).combine_chunks()  # type: ignore[attr-defined]
+    arr = _single(table.column(name))  # type: ignore[attr-defined]
     if arr.null_count:
         raise ValueError(f"column {name} has nulls")
     want = np.dtype(dtype).newbyteorder("<")
@@ -113,6 +114,16 @@ def _numeric(table: object, name: str, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"column {name} has the wrong width")
     return np.frombuffer(arr.buffers()[1], dtype=want, count=len(arr), offset=arr.offset *
                          want.itemsize)
+
+
+def _single(col: object) -> object:
+    """A column as one Arrow array: the file's own bytes when it has one record batch (as
+    written here), concatenated otherwise. ``combine_chunks`` would copy even one batch
+    into Arrow's memory pool, which keeps what it frees: measured, ~20 MB more at the peak
+    of a fetch of a million objects."""
+    if col.num_chunks == 1:  # type: ignore[attr-defined]
+        return col.chunk(0)  # type: ignore[attr-defined]
+    return col.combine_chunks()  # type: ignore[attr-defined]
 
 
 def _is_pack_name(p: object) -> bool:
