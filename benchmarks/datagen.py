@@ -29,6 +29,20 @@ def _stamp_ok(path: Path, spec: dict[str, object]) -> bool:
         return False
 
 
+def _holds(root: Path, count: int, size: int) -> bool:
+    """Whether a reused tree still has all its files at their size: a stamp says what was
+    generated, not what is left (a partly deleted tree once passed for a whole one)."""
+    found = 0
+    for folder in os.scandir(root):
+        if not folder.is_dir(follow_symlinks=False):
+            return False
+        for entry in os.scandir(folder.path):
+            if not entry.is_file(follow_symlinks=False) or entry.stat().st_size != size:
+                return False
+            found += 1
+    return found == count
+
+
 def _write_stamp(path: Path, spec: dict[str, object]) -> None:
     path.with_name(path.name + ".spec.json").write_text(json.dumps(spec))
 
@@ -55,7 +69,7 @@ def random_file(path: Path, size: int, seed: int) -> Path:
 def small_files(root: Path, count: int, folders: int, size: int, seed: int) -> Path:
     """`count` files of `size` random bytes spread evenly over `folders` sub-folders."""
     spec = {"kind": "small", "count": count, "folders": folders, "size": size, "seed": seed}
-    if _stamp_ok(root, spec):
+    if _stamp_ok(root, spec) and _holds(root, count, size):
         return root
     if root.exists():
         shutil.rmtree(root)
