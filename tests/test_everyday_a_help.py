@@ -3,18 +3,15 @@ argument names (issue 14, part A)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
-from conftest import CAS, git_env
+from conftest import git_env, run_cas
 
 
 def _help(*args: str) -> str:
     env = {**git_env(), "COLUMNS": "400", "TERM": "dumb"}
-    return subprocess.run([CAS, *args, "--help"], capture_output=True, text=True, env=env,
-                          cwd=os.getcwd(), timeout=60).stdout
+    return run_cas(Path.cwd(), *args, "--help", env=env, timeout=60).stdout
 
 
 def test_every_command_is_listed_with_one_complete_sentence() -> None:
