@@ -37,7 +37,7 @@ from .tree import (
     tree_version,
     walk,
 )
-from .workspace import Folder, FolderReader
+from .workspace import HELPER_OK, Folder, FolderReader, ReadHelper
 
 if TYPE_CHECKING:
     from .project import Project
@@ -46,6 +46,21 @@ StatRow = tuple[tuple[int, int, int, int], bytes, int]
 # (stat-cache key, path on disk, stat, the stat cache's row or None) -> the file's digest
 FileDigest = Callable[[str, str, os.stat_result, "StatRow | None"], bytes]
 LOST = b"lost"  # a folder's recorded tree could not be read: no details below it
+# A walk that has read this many files starts a ReadHelper (a second process, ~0.1 s of CPU
+# to start) for the folders still ahead, and keeps up to HELPER_QUEUE of them asked.
+HELPER_AFTER_FILES = 20_000
+HELPER_QUEUE = 4
+
+
+def _idle_core() -> bool:
+    """Whether the machine has a core to spare for a ReadHelper (load average below the
+    core count by one): on a busy machine a second process gets no more CPU time than
+    the walk alone, and was measured slower (4.4 s against 5.3 s at a load of 4 on 2
+    cores for a million files)."""
+    try:
+        return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
+    except OSError:
+        return False
 
 
 def current_file_digest(repo: Project, path: Path, st: os.stat_result | None = None) -> bytes:
@@ -92,6 +107,7 @@ class _Frame:
     subs: list[Node] = field(default_factory=list)
     then: bytes | None = None  # the recorded tree of this folder (details only)
     then_nodes: dict[str, Node] | None = None
+    ahead: int = 0  # the items before this one were considered for the helper
 
 
 class WorkTree:
@@ -121,7 +137,8 @@ class WorkTree:
                  adding: bool = False,
                  then: tuple[Loader, bytes] | None = None,
                  known: dict[str, Summary] | None = None,
-                 on_folder: Callable[[str, Summary], None] | None = None) -> None:
+                 on_folder: Callable[[str, Summary], None] | None = None,
+                 helper: bool = True) -> None:
         self.repo = repo
         self.path = path
         self.shown = repo.rel(path)
@@ -138,9 +155,44 @@ class WorkTree:
         self.added: list[str] = []
         self.removed: list[str] = []
         self.modified: list[str] = []
+        # A big walk reads every other folder in a helper process (two cores). Not when
+        # following links (which of two links to one folder is read first decides which
+        # is kept, so those are read in walk order), nor for ordered walks (each file is
+        # digested as it is reached) or walks against a recorded tree (they read only the
+        # folders that differ).
+        self.can_help = HELPER_OK and helper and not follow_symlinks and not ordered \
+            and then is None
+        self.helper: ReadHelper | None = None
+        self.files_read = 0
+        self.turn = False
+
+    def _read(self, path: str, rel: str) -> Folder:
+        folder = self.helper.answer(path, rel) if self.helper is not None else None
+        if folder is None:
+            folder = self.reader.read(path, rel)
+            self.files_read += len(folder.files)
+        return folder
+
+    def _ask_helper(self, stack: list[_Frame]) -> None:
+        """Hand the helper every other folder the walk opens next (the deepest open
+        folder's remaining subfolders first, then its parent's...), up to HELPER_QUEUE."""
+        h = self.helper
+        assert h is not None
+        for f in reversed(stack):
+            items, i = f.items, max(f.ahead, f.pos)
+            while i < len(items) and len(h) < HELPER_QUEUE:
+                _, name, path, st = items[i]
+                i += 1
+                if st is None:
+                    self.turn = not self.turn
+                    if self.turn:
+                        h.ask(path, f"{f.folder.rel}/{name}" if f.folder.rel else name)
+            f.ahead = i
+            if len(h) >= HELPER_QUEUE:
+                return
 
     def _open(self, path: str, rel: str, then: bytes | None) -> _Frame:
-        folder = self.reader.read(path, rel)
+        folder = self._read(path, rel)
         if self.adding:
             for name in [n for n, _, _ in folder.files] + [n for n, _ in folder.dirs]:
                 shown = f"{self.shown}/{rel}/{name}" if rel else f"{self.shown}/{name}"
@@ -203,10 +255,28 @@ class WorkTree:
 
     def build(self) -> Summary:
         """Walk the folder; the top tree's digest, bytes and files."""
+        try:
+            return self._build()
+        finally:
+            if self.helper is not None:
+                self.helper.close()
+                self.helper = None
+
+    def _build(self) -> Summary:
         top = self.then[1] if self.then is not None else None
         stack = [self._open(str(self.path), "", top)]
         while True:
             f = stack[-1]
+            if self.can_help:
+                if self.helper is None and self.files_read >= HELPER_AFTER_FILES:
+                    if not _idle_core():
+                        # Its work would only share our CPU time (and add ~15 % to it).
+                        self.can_help = False
+                        continue
+                    self.helper = ReadHelper(self.path, self.shown, self.repo.root)
+                if self.helper is not None and self.helper.alive \
+                        and len(self.helper) < HELPER_QUEUE:
+                    self._ask_helper(stack)
             if f.pos < len(f.items):
                 key, name, path, st = f.items[f.pos]
                 f.pos += 1
@@ -238,17 +308,26 @@ class WorkTree:
             name = f.folder.rel.rpartition("/")[2]
             stack[-1].subs.append(Node(name, "t", done.size, done.files, done.digest))
 
-    def _close(self, f: _Frame) -> Summary:
+    @staticmethod
+    def _fingerprint(f: _Frame) -> bytes:
         h = xxhash.xxh3_128(f.folder.fingerprint())
         for n in f.subs:
             h.update(f"{n.name}\0{n.size} {n.files} ".encode("utf-8", "surrogateescape"))
             h.update(n.digest)
-        fingerprint = h.digest()
+        return h.digest()
+
+    def _close(self, f: _Frame) -> Summary:
+        fingerprint = self._fingerprint(f)
         where = f"{self.shown}/{f.folder.rel}" if f.folder.rel else self.shown
         row = None if self.ordered else self.repo.stat_cache.lookup_folder(where, fingerprint)
         if row is not None and (self.trust is None or self.trust(row[0])):
             done = Summary(*row)
         else:
+            if f.folder.partial:
+                # The helper gave only the folder's fingerprint: its files are read here,
+                # and the digest is remembered under the fingerprint of this read.
+                f.folder = self.reader.read(f.folder.path, f.folder.rel)
+                fingerprint = self._fingerprint(f)
             nodes = self._file_nodes(f) + f.subs
             digest, data = nodes_digest(nodes)
             if self.put is not None:
@@ -353,5 +432,5 @@ class DirNow:
         """Every file and empty folder (held in memory: for small folders)."""
         trees: dict[bytes, bytes] = {}
         top = WorkTree(self._repo, self._path, follow_symlinks=self._follow,
-                       put=trees.__setitem__, trust=lambda _d: False).build()
+                       put=trees.__setitem__, trust=lambda _d: False, helper=False).build()
         return list(walk(trees.__getitem__, top.digest))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import operator
 import os
+import select
 import stat as statmod
 import struct
 import subprocess
+import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,9 @@ class Folder:
     files: list[tuple[str, str, os.stat_result]]
     dirs: list[tuple[str, str]]
     fp: bytes | None = None  # the fingerprint, once computed
+    # Read by a ReadHelper: ``fp`` and ``dirs`` are known, ``files`` is empty and the
+    # folder must be read again where its files are needed.
+    partial: bool = False
 
     def fingerprint(self) -> bytes:
         """XXH3-128 over the names, exec bits and stat keys (inode, size, mtime, ctime) of
@@ -194,6 +201,162 @@ class FolderReader:
                 raise PathError(f"{shown} is not a regular file (device, socket or "
                                 "pipe); remove it from the tracked folder")
         return out
+
+
+# The helper's program: the parent's casstore first on the path, then serve_reads.
+# Only on POSIX, where a pipe can be waited on with a time limit.
+HELPER_OK = os.name == "posix"
+# Seconds an answer may take before the helper is given up and its folders are read by the
+# walk itself (one folder's listing and stats take milliseconds).
+HELPER_PATIENCE = 30.0
+HELPER_ANSWER_MAX = 1 << 26  # bytes of one answer (a folder's subfolder names)
+_HELPER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from casstore.workspace import serve_reads; serve_reads()")
+
+
+class ReadHelper:
+    """A second process that reads folders of one tracked folder for a walk: listing and
+    stat-ing every file is most of a status or re-add of a million files, and it spreads
+    over two cores only across processes (threads each release and take back the GIL
+    around every stat, which cost more CPU than it saved).
+
+    ``ask`` hands it a folder (path, rel); ``answer`` gives that folder back ``partial``
+    (its fingerprint and subfolders), or None when the caller must read it itself: the
+    helper answers only for plain folders, and refers anything it would have to warn
+    about or refuse (a link, a special file, an unreadable folder, a name that may be
+    refused, a '.git' or a pointer) back to the caller, whose own read reports it exactly
+    as without a helper. A helper that fails is dropped; its folders are read by the
+    caller. Requests and answers are JSON lines, answered in order.
+    """
+
+    def __init__(self, root: Path, display: str, repo_root: Path) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.asked: deque[str] = deque()  # paths asked and not yet answered, in order
+        self.answers: dict[str, Folder | None] = {}  # answered, not yet taken
+        self.buf = bytearray()  # what the helper wrote past the last answer taken
+        here = str(Path(__file__).resolve().parent.parent)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _HELPER_CODE, here], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+            self._send({"root": str(root), "display": display, "repo": str(repo_root)})
+        except (OSError, ValueError):
+            self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None
+
+    def __len__(self) -> int:
+        return len(self.asked)
+
+    def _send(self, msg: object) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(msg).encode("ascii") + b"\n")
+        self.proc.stdin.flush()
+
+    def ask(self, path: str, rel: str) -> bool:
+        """Hand over a folder; False if the helper is gone (read it yourself)."""
+        if self.proc is None:
+            return False
+        try:
+            self._send([path, rel])
+        except (OSError, ValueError):
+            self.close()
+            return False
+        self.asked.append(path)
+        return True
+
+    def _receive(self) -> tuple[str, Folder | None]:
+        """The next answer: the folder asked for first of those not yet answered."""
+        assert self.proc is not None and self.proc.stdout is not None
+        path = self.asked.popleft()
+        fd = self.proc.stdout.fileno()
+        while (end := self.buf.find(b"\n")) < 0:
+            if len(self.buf) > HELPER_ANSWER_MAX:
+                raise ValueError("an answer too long")
+            if not select.select([fd], [], [], HELPER_PATIENCE)[0]:
+                raise TimeoutError("the helper does not answer")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise ValueError("the helper ended")
+            self.buf += chunk
+        msg = json.loads(self.buf[:end])
+        del self.buf[:end + 1]
+        if msg is None:
+            return path, None
+        fp, names = bytes.fromhex(msg["fp"]), msg["dirs"]
+        if len(fp) != 16 or not isinstance(names, list) \
+                or not all(isinstance(n, str) and n and "/" not in n for n in names):
+            raise ValueError("a malformed answer")
+        prefix = path if path.endswith(os.sep) else path + os.sep
+        return path, Folder("", path, [], [(n, prefix + n) for n in names], fp, True)
+
+    def answer(self, path: str, rel: str) -> Folder | None:
+        """The folder at ``path`` as read by the helper, or None: read it yourself."""
+        if path not in self.answers:
+            if path not in self.asked:
+                return None
+            try:
+                while path not in self.answers:
+                    done, folder = self._receive()
+                    self.answers[done] = folder
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                self.close()
+                return None
+        folder = self.answers.pop(path)
+        if folder is not None:
+            folder.rel = rel
+        return folder
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        self.asked.clear()
+        self.answers.clear()
+        if proc is None:
+            return
+        # The helper ends at the end of its input, or when it can no longer write an
+        # answer nobody will read.
+        for pipe in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                if pipe is not None:
+                    pipe.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve_reads() -> None:
+    """The ReadHelper's side: read each folder asked for on stdin, answer on stdout."""
+    import signal
+
+    # Ctrl-C reaches the whole process group: the parent decides; the helper ends when
+    # its input does.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    conf = json.loads(inp.readline())
+    notes: list[str] = []
+    reader = FolderReader(Path(conf["root"]), conf["display"],
+                          rules=IgnoreRules.load(Path(conf["repo"])), warn=notes.append)
+    for line in inp:
+        path, rel = json.loads(line)
+        notes.clear()
+        try:
+            folder = reader.read(path, rel)
+        except Exception:  # noqa: BLE001 - the parent reads it again and reports it
+            folder = None
+        answer: object = None
+        if folder is not None and not notes:
+            names = [n for n, _, _ in folder.files] + [n for n, _ in folder.dirs]
+            joined = "\0" + "\0".join(names).lower() + "\0"
+            # What 'cas add' refuses is refused by the parent's own read of the folder.
+            if "\0.git\0" not in joined and SUFFIX + "\0" not in joined:
+                answer = {"fp": folder.fingerprint().hex(),
+                          "dirs": [n for n, _ in folder.dirs]}
+        out.write(json.dumps(answer).encode("ascii") + b"\n")
+        out.flush()
 
 
 def find_pointers(root: Path, *, repo_root: Path | None = None) -> list[Path]:
