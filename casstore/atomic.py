@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import CasError
+
 TMP_SUFFIX = ".cas-tmp"
 
 
@@ -59,14 +61,29 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _alive(pid_text: str) -> bool:
+    """Whether the process named by a temp folder's pid is alive on this machine (True when
+    the name holds no pid, or the process is someone else's: unknown counts as alive)."""
+    if not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class WorkTmp:
     """Temp files for one process's writes into the working tree.
 
     They live in ``<repo>/.cas/tmp/work/<pid>-<random>/``, a folder this process holds an
     flock on: a command killed at any instant leaves its folder behind, and the next
     command that writes removes every folder whose lock nobody holds. A folder is created
-    under a ``.new-`` name and renamed once locked, so a cleaner never sees an unlocked
-    folder that is still in use.
+    under a ``.new-<pid>-`` name and renamed once locked, so a cleaner never sees an unlocked
+    folder that is still in use; a ``.new-`` folder whose process is gone (killed between
+    the two steps) is removed at once.
 
     A destination on another file system than the repository (a tracked folder that is a
     mount point) cannot be reached by rename; there the temp file is a sibling named
@@ -90,15 +107,27 @@ class WorkTmp:
             return self._dir
         self.base.mkdir(parents=True, exist_ok=True)
         self.remove_stale()
-        name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        new = self.base / f".new-{name}"
-        new.mkdir()
-        fd = os.open(new / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        final = self.base / name
-        os.rename(new, final)
-        self._lock_fd, self._dir, self._dev = fd, final, os.stat(final).st_dev
-        return final
+        for attempt in range(3):
+            name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            new = self.base / f".new-{name}"
+            new.mkdir()
+            try:
+                fd = os.open(new / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:
+                continue  # a cleaner that cannot see this process took it: start again
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            final = self.base / name
+            try:
+                os.rename(new, final)
+            except FileNotFoundError:
+                os.close(fd)
+                if attempt == 2:
+                    raise
+                continue
+            self._lock_fd, self._dir, self._dev = fd, final, os.stat(final).st_dev
+            return final
+        raise CasError(f"cannot create a temporary folder in {self.base}: something keeps "
+                       "removing it; check what else cleans that folder")
 
     def remove_stale(self) -> int:
         """Delete the folders of killed processes; returns how many."""
@@ -112,8 +141,13 @@ class WorkTmp:
             if p == self._dir:
                 continue
             if e.name.startswith(".new-"):
+                # Not locked yet by design (created, then locked, then renamed): its
+                # creator was killed in between if that process is gone, or if the folder
+                # is older than any live creator leaves it (a process of another PID
+                # namespace sharing the folder is not seen here; it starts again).
                 with contextlib.suppress(OSError):
-                    if time.time() - e.stat(follow_symlinks=False).st_mtime \
+                    if not _alive(e.name[len(".new-"):].partition("-")[0]) or \
+                            time.time() - e.stat(follow_symlinks=False).st_mtime \
                             > self.STALE_NEW_AFTER:
                         shutil.rmtree(p, ignore_errors=True)
                         n += 1

@@ -125,7 +125,11 @@ def run_and_kill(cwd: Path, args: tuple[str, ...], delay: float) -> bool:
 
 
 def timed_run(cwd: Path, *args: str) -> float:
-    """Seconds one uninterrupted ``cas args`` takes (to spread kill points over it)."""
+    """Seconds one uninterrupted ``cas args`` takes (to spread kill points over it), timed
+    as ``run_and_kill`` times its delay: from the moment ``start_cas`` returns."""
+    proc = start_cas(cwd, *args)
     start = time.monotonic()
-    run_cas(cwd, *args)
-    return time.monotonic() - start
+    res = finish(proc)
+    took = time.monotonic() - start
+    assert res.returncode == 0, res
+    return took

@@ -29,7 +29,7 @@ import xxhash
 from conftest import FORK, git_env, run_cas, write_random
 from support.zygote import ZYGOTE
 
-from .helpers import MiB, finish, fsck, start_cas, status, workspace_data
+from .helpers import MiB, finish, fsck, start_cas, status, timed_run, workspace_data
 
 LINE = "cas: interrupted; the store is consistent, re-run the command to finish"
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -127,9 +127,7 @@ def interrupt_at(repo: Path, args: tuple[str, ...], at: float, sig: int) -> tupl
 def run_campaign(repo: Path, args: tuple[str, ...], prepare: Callable[[int], None],
                  runs: int, seed: int, figures: object) -> None:
     prepare(-1)
-    t = time.monotonic()
-    run_cas(repo, *args)
-    full = time.monotonic() - t
+    full = timed_run(repo, *args)
     start = interpreter_start()
     rng = random.Random(seed)
     landed = 0
