@@ -7,6 +7,7 @@ import json
 import operator
 import os
 import select
+import signal
 import stat as statmod
 import struct
 import subprocess
@@ -330,8 +331,6 @@ class ReadHelper:
 
 def serve_reads() -> None:
     """The ReadHelper's side: read each folder asked for on stdin, answer on stdout."""
-    import signal
-
     # Ctrl-C reaches the whole process group: the parent decides; the helper ends when
     # its input does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
