@@ -67,6 +67,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         Path(out).write_text(json.dumps(dict(sorted(FIGURES.items())), indent=2) + "\n")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core. Forked commands leave the workers' CPU idle while
+    tests wait (retry back-offs, servers, the team stress test's clock); on 2 cores, 4
+    workers ran the suite in 2 min 48 s where 2 took 3 min 34 s, for the same CPU time."""
+    return 2 * (os.cpu_count() or 1)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--long"):
         return
