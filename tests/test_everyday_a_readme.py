@@ -70,4 +70,4 @@ def test_use_it_in_your_project_section() -> None:
     assert "uses: <owner>/casstore@<ref>" in section
     assert "fetch-depth: 0" in section
     assert "pip install casstore\n" not in README  # not published: never tell users to
-    assert "about 7 minutes on 2 cores, 12 minutes of CPU time" in README
+    assert "about 3 minutes on 2 cores, 5 minutes of CPU time" in README
