@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from ..store.verify import verified
 
 if TYPE_CHECKING:
     from .store import RemoteStore
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -151,23 +153,32 @@ class Downloader:
               ) -> list[tuple[bytes, Location, memoryview, bytes | None]]:
         """(id, location, stored bytes, decoded bytes if ``keep``) per object; one retry on
         bad data (a corrupted transfer), then the damage is reported."""
+        def decode(blob: memoryview) -> list[tuple[bytes, Location, memoryview, bytes | None]]:
+            out = []
+            for oid, loc in sp.objects:
+                a = loc.offset - sp.start
+                stored = blob[a:a + loc.length]
+                data = verified(oid, loc, stored, f"remote '{self.rs.name}'", limits[oid])
+                # Chunks bound for the cache are only checked here: dropping the decoded
+                # bytes keeps a span of well-compressed chunks from holding gigabytes.
+                out.append((oid, loc, stored, bytes(data) if keep else None))
+            return out
+
+        return self._span_retried(sp.pack, sp.start, sp.end, decode)
+
+    def _span_retried(self, pack: str, start: int, end: int,
+                      decode: Callable[[memoryview], _T]) -> _T:
+        """``decode`` of the bytes [start, end) of ``pack``, read again once if it finds
+        bad data (a corrupted transfer); then the damage is reported."""
         for attempt in (0, 1):
             # Views into the span, not copies: a span's bytes are held once.
-            blob = memoryview(self.rs.read_range(sp.pack, sp.start, sp.end))
+            blob = memoryview(self.rs.read_range(pack, start, end))
             try:
-                out = []
-                for oid, loc in sp.objects:
-                    a = loc.offset - sp.start
-                    stored = blob[a:a + loc.length]
-                    data = verified(oid, loc, stored, f"remote '{self.rs.name}'", limits[oid])
-                    # Chunks bound for the cache are only checked here: dropping the decoded
-                    # bytes keeps a span of well-compressed chunks from holding gigabytes.
-                    out.append((oid, loc, stored, bytes(data) if keep else None))
-                return out
+                return decode(blob)
             except CorruptObjectError:
                 if attempt:
                     raise CorruptObjectError(
-                        f"remote '{self.rs.name}' pack {sp.pack} holds damaged objects; run "
+                        f"remote '{self.rs.name}' pack {pack} holds damaged objects; run "
                         "'cas fsck --remote' there") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -258,24 +269,18 @@ class Downloader:
         raws, offs = index.raw_length[rows].tolist(), index.offset[rows].tolist()
         lens = index.length[rows].tolist()
         where = f"remote '{self.rs.name}'"
-        for attempt in (0, 1):
-            blob = memoryview(self.rs.read_range(sp.pack, sp.start, sp.end))
+        def decode(blob: memoryview) -> list[tuple[bytes, int, int, int, memoryview]]:
             out = []
-            try:
-                for k in range(len(his)):
-                    oid = his[k].to_bytes(8, "big") + los[k].to_bytes(8, "big")
-                    a = offs[k] - sp.start
-                    stored = blob[a:a + lens[k]]
-                    loc = Location(sp.pack, types[k], codecs[k], raws[k], offs[k], lens[k])
-                    verified(oid, loc, stored, where, limit)
-                    out.append((oid, types[k], codecs[k], raws[k], stored))
-                return out
-            except CorruptObjectError:
-                if attempt:
-                    raise CorruptObjectError(
-                        f"remote '{self.rs.name}' pack {sp.pack} holds damaged objects; run "
-                        "'cas fsck --remote' there") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            for k in range(len(his)):
+                oid = his[k].to_bytes(8, "big") + los[k].to_bytes(8, "big")
+                a = offs[k] - sp.start
+                stored = blob[a:a + lens[k]]
+                loc = Location(sp.pack, types[k], codecs[k], raws[k], offs[k], lens[k])
+                verified(oid, loc, stored, where, limit)
+                out.append((oid, types[k], codecs[k], raws[k], stored))
+            return out
+
+        return self._span_retried(sp.pack, sp.start, sp.end, decode)
 
     def _check_rows(self, index: Index, rows: np.ndarray) -> None:
         """``check`` for every row at once: chunks only, within the chunk limit, sizes
