@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 _HEADER = struct.Struct("<q")
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _MAX_REQUEST = 1 << 20
 
 # Environment variables that act at interpreter start-up or at import time: a command whose
@@ -107,6 +108,9 @@ def _serve(path: str) -> None:
                 os.close(fd)
             conn.close()
             continue
+        # Blocked across the forks: a signal sent the moment the client learns the pid waits
+        # until the command has its own streams and handlers (it would meet the zygote's).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         if os.fork() == 0:  # the monitor
             try:
                 listener.close()
@@ -118,6 +122,7 @@ def _serve(path: str) -> None:
                 conn.sendall(_HEADER.pack(os.waitpid(pid, 0)[1]))
             finally:
                 os._exit(0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         for fd in fds:
             os.close(fd)
         conn.close()
@@ -156,6 +161,7 @@ def _command(request: dict, fds: list[int], handlers: dict, run: object) -> None
         sys.argv = list(request["argv"])
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         code = 0
         try:
             run()  # type: ignore[operator]
